@@ -1,0 +1,17 @@
+//! The embedded coordinator: shared state held in this process only.
+//!
+//! It serves `intake serve` with no configuration (one instance, nothing to
+//! share with) and keeps the same contract as the Redis coordinator, so that
+//! one contract test suite runs against both. It is also what rate limiting
+//! falls back to while Redis is unreachable.
+
+/// The in-process coordinator. Cheap to clone; clones share state.
+#[derive(Debug, Clone, Default)]
+pub struct InProcessCoordinator {}
+
+impl InProcessCoordinator {
+    /// An empty coordinator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
