@@ -1,0 +1,79 @@
+//! The HTTP server: the router, its middleware, and the operational routes.
+//!
+//! [`serve`] takes a bound listener and a shutdown signal, so tests bind
+//! port 0 and learn the address before the first request, and `intake
+//! serve` drains in-flight requests on SIGTERM.
+//!
+//! - [`error`]: the API's one error type and its fixed JSON shape.
+//! - [`middleware`]: request ids, the access line, security headers.
+//! - [`operations`]: `/health`, `/livez`, `/readyz`, `/metrics`.
+
+pub mod error;
+pub mod middleware;
+pub mod operations;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::app::App;
+use error::ApiError;
+
+/// Request bodies above this many bytes are refused with 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A request still running after this long is answered 503.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The whole router, with its middleware, for `app`.
+pub fn router(app: App) -> Router {
+    // Install the recorder before the first request is counted.
+    crate::telemetry::metrics_handle();
+    let middleware = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            middleware::request_context,
+        ))
+        .layer(CatchPanicLayer::custom(middleware::answer_panic))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    Router::new()
+        .route("/health", get(operations::get_health))
+        .route("/livez", get(operations::get_livez))
+        .route("/readyz", get(operations::get_readyz))
+        .route("/metrics", get(operations::get_metrics))
+        .fallback(|| async { ApiError::not_found() })
+        .layer(middleware)
+        .with_state(app)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then finishes the
+/// requests in flight.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let address = listener.local_addr()?;
+    tracing::info!(listen = %address, "intake listening");
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("intake stopped: in-flight requests drained");
+    Ok(())
+}
