@@ -1,0 +1,6 @@
+//! Storage tests against real databases: a SQLite file always, and a schema
+//! in the local PostgreSQL when one is running (see
+//! `intake_testkit::database`). One test binary, one module per concern.
+
+mod connection;
+mod settings;
