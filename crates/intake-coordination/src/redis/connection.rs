@@ -5,6 +5,12 @@
 //! so a request abandoned at its deadline, a reset socket, or a write refused
 //! by a demoted master (`READONLY` after a Sentinel failover) all make the
 //! pool drop the connection instead of handing it out again.
+//!
+//! bb8 never returns a failed connect from `Pool::get`: it hands the error to
+//! its error sink and lets the checkout wait until its own timeout. The
+//! [`ConnectFailures`] sink passes those errors on to the checkouts waiting
+//! at that moment, so that a Redis refusing connections or credentials fails
+//! a call at once, with the reason, instead of reading as a timeout.
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClientBuilder;
@@ -17,6 +23,7 @@ use redis::{
 };
 use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::settings::{HostPort, RedisSettings, Topology};
 
@@ -150,6 +157,61 @@ fn cluster(
         }
     }
     builder.build()
+}
+
+/// The pool's error sink: every failed connect, offered to the checkouts
+/// waiting for a connection when it happened.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectFailures {
+    sender: broadcast::Sender<RedisError>,
+}
+
+/// What one checkout hears from [`ConnectFailures`] while it waits.
+pub(crate) struct ConnectFailureListener {
+    receiver: broadcast::Receiver<RedisError>,
+}
+
+impl ConnectFailures {
+    /// A sink nobody listens to yet.
+    pub(crate) fn new() -> Self {
+        // Listeners need only the first failure after they subscribed; a
+        // few slots keep a burst from the pool's refills from lagging them.
+        let (sender, _) = broadcast::channel(8);
+        Self { sender }
+    }
+
+    /// Listens for connects that fail from now on.
+    pub(crate) fn listen(&self) -> ConnectFailureListener {
+        ConnectFailureListener {
+            receiver: self.sender.subscribe(),
+        }
+    }
+}
+
+impl bb8::ErrorSink<RedisError> for ConnectFailures {
+    fn sink(&self, error: RedisError) {
+        // With no checkout waiting, nobody needs the error: the next call
+        // will connect again and meet it itself.
+        let _ = self.sender.send(error);
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<RedisError>> {
+        Box::new(self.clone())
+    }
+}
+
+impl ConnectFailureListener {
+    /// The next connect failure; pending forever if none comes.
+    pub(crate) async fn next(&mut self) -> RedisError {
+        loop {
+            match self.receiver.recv().await {
+                Ok(error) => return error,
+                // Failures were skipped; the next one kept is as good.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => std::future::pending().await,
+            }
+        }
+    }
 }
 
 /// One pooled connection.

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, ScriptInvocation, Value};
 
-use super::connection::{Connector, needs_new_connection};
+use super::connection::{ConnectFailures, Connector, needs_new_connection};
 use super::info::ServerInfo;
 use super::settings::RedisSettings;
-use crate::breaker::{BreakerState, CircuitBreaker};
+use crate::breaker::{BreakerState, CircuitBreaker, Permit};
 
 /// Why a Redis call failed.
 ///
@@ -81,6 +81,7 @@ pub struct RedisGateway {
 
 struct Inner {
     pool: bb8::Pool<Connector>,
+    connect_failures: ConnectFailures,
     breaker: CircuitBreaker,
     settings: RedisSettings,
     timeouts: AtomicU64,
@@ -100,18 +101,22 @@ impl RedisGateway {
     /// configuration error.
     pub async fn connect(settings: RedisSettings) -> Result<Self, ConnectError> {
         let connector = Connector::new(&settings).map_err(ConnectError::Configuration)?;
+        let connect_failures = ConnectFailures::new();
         let pool = bb8::Pool::builder()
             .max_size(settings.pool_size.max(1))
             .min_idle(settings.min_idle.min(settings.pool_size))
             .connection_timeout(settings.connect_timeout)
             .test_on_check_out(false)
             // Fail at once when a connect fails; retries are ours, bounded
-            // by the command timeout.
+            // by the command timeout. bb8 reports the failure only to its
+            // error sink, where the waiting checkout hears it.
             .retry_connection(false)
+            .error_sink(Box::new(connect_failures.clone()))
             .build_unchecked(connector);
         let gateway = Self {
             inner: Arc::new(Inner {
                 pool,
+                connect_failures,
                 breaker: CircuitBreaker::new(settings.breaker),
                 settings,
                 timeouts: AtomicU64::new(0),
@@ -199,11 +204,11 @@ impl RedisGateway {
         let started = Instant::now();
         let deadline = self.inner.settings.command_timeout;
         let result = match tokio::time::timeout(deadline, self.attempt(&request)).await {
-            Err(_elapsed) => {
-                self.inner.timeouts.fetch_add(1, Ordering::Relaxed);
-                permit.failed();
-                Err(GatewayError::Timeout(deadline))
-            }
+            // The connection's own response timeout is the same deadline,
+            // started a moment later; when both fall in one timer tick the
+            // connection's fires first and must count as a timeout too.
+            Err(_) => self.timed_out(permit, deadline),
+            Ok(Err(error)) if error.is_timeout() => self.timed_out(permit, deadline),
             Ok(Ok(value)) => {
                 permit.succeeded();
                 Ok(value)
@@ -232,6 +237,12 @@ impl RedisGateway {
         result
     }
 
+    fn timed_out<T>(&self, permit: Permit, deadline: Duration) -> Result<T, GatewayError> {
+        self.inner.timeouts.fetch_add(1, Ordering::Relaxed);
+        permit.failed();
+        Err(GatewayError::Timeout(deadline))
+    }
+
     /// Runs the request, retrying on a fresh connection when the one it had
     /// failed before Redis answered. A Redis answer, error or not, is never
     /// retried.
@@ -257,7 +268,15 @@ impl RedisGateway {
         &self,
         request: &Request<'_>,
     ) -> redis::RedisResult<T> {
-        let mut connection = self.inner.pool.get().await.map_err(|error| match error {
+        // A checkout that has to wait for a new connection fails with the
+        // first connect failure meanwhile (see `ConnectFailures`).
+        let mut failures = self.inner.connect_failures.listen();
+        let checkout = tokio::select! {
+            biased;
+            checkout = self.inner.pool.get() => checkout,
+            error = failures.next() => return Err(error),
+        };
+        let mut connection = checkout.map_err(|error| match error {
             bb8::RunError::User(error) => error,
             bb8::RunError::TimedOut => RedisError::from(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
