@@ -1,0 +1,211 @@
+//! The built `intake` binary: `serve` on the embedded defaults, production
+//! refusals, `check` and `migrate`.
+
+use std::time::Duration;
+
+use intake_testkit::redis::RedisServer;
+
+use crate::helpers::{ServingBinary, run_intake};
+
+const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_no_configuration_runs_in_process_on_sqlite() {
+    let directory = tempfile::tempdir().unwrap();
+    let serving = tokio::task::spawn_blocking({
+        let path = directory.path().to_owned();
+        move || ServingBinary::start(&path, &[])
+    })
+    .await
+    .unwrap();
+
+    let response = reqwest::get(format!("http://{}/health", serving.address))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let health: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(health["redis"]["status"], "in-process");
+    assert_eq!(health["database"]["backend"], "sqlite");
+    assert!(directory.path().join("intake.db").exists());
+
+    let log = serving.process.output().text();
+    assert!(log.contains(r#""coordination":"in-process""#), "{log}");
+    assert!(log.contains(r#""database":"sqlite""#), "{log}");
+    assert!(log.contains(r#""mode":"development""#), "{log}");
+    let status = serving.process.terminate(Duration::from_secs(10)).unwrap();
+    assert!(status.success(), "SIGTERM ends serve cleanly: {status}");
+}
+
+#[test]
+fn production_without_redis_refuses_to_start_naming_the_variable() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = run_intake(
+        directory.path(),
+        &["serve"],
+        &[("INTAKE_ENV", "production"), ("INTAKE_SECRET_KEY", KEY)],
+    );
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("REDIS_URL"), "{}", stderr(&output));
+}
+
+#[test]
+fn production_with_a_redis_without_password_refuses_to_start() {
+    let server = RedisServer::builder().tls().start();
+    let directory = tempfile::tempdir().unwrap();
+    let output = run_intake(
+        directory.path(),
+        &["serve"],
+        &[
+            ("INTAKE_ENV", "production"),
+            ("INTAKE_SECRET_KEY", KEY),
+            ("REDIS_URL", &server.url()),
+            (
+                "REDIS_CA_CERT",
+                server.ca_cert_path().unwrap().to_str().unwrap(),
+            ),
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("REDIS_PASSWORD"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn production_without_tls_to_redis_refuses_to_start() {
+    let server = RedisServer::builder().password("s3cretpw").start();
+    let directory = tempfile::tempdir().unwrap();
+    let output = run_intake(
+        directory.path(),
+        &["serve"],
+        &[
+            ("INTAKE_ENV", "production"),
+            ("INTAKE_SECRET_KEY", KEY),
+            ("REDIS_URL", &server.url()),
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("REDIS_TLS_ENABLED"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn production_with_a_short_secret_key_refuses_to_start() {
+    let server = RedisServer::builder().password("s3cretpw").tls().start();
+    let directory = tempfile::tempdir().unwrap();
+    let output = run_intake(
+        directory.path(),
+        &["serve"],
+        &[
+            ("INTAKE_ENV", "production"),
+            ("INTAKE_SECRET_KEY", "too-short"),
+            ("REDIS_URL", &server.url()),
+            (
+                "REDIS_CA_CERT",
+                server.ca_cert_path().unwrap().to_str().unwrap(),
+            ),
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("INTAKE_SECRET_KEY"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_wrong_redis_password_stops_start_up_saying_so() {
+    let server = RedisServer::builder().password("s3cretpw").start();
+    let directory = tempfile::tempdir().unwrap();
+    let wrong = format!("redis://:wrong@{}", server.addr());
+    let output = run_intake(directory.path(), &["serve"], &[("REDIS_URL", &wrong)]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("refused the configured credentials"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("wrong@"),
+        "the password never appears: {message}"
+    );
+}
+
+#[test]
+fn check_fails_against_a_redis_without_a_password() {
+    let server = RedisServer::start();
+    let directory = tempfile::tempdir().unwrap();
+    let output = run_intake(
+        directory.path(),
+        &["check"],
+        &[("REDIS_URL", &server.url())],
+    );
+    let report = stdout(&output);
+    assert!(!output.status.success(), "{report}");
+    assert!(report.contains("FAIL redis-auth"), "{report}");
+    assert!(report.contains("FAIL redis-tls"), "{report}");
+}
+
+#[test]
+fn check_passes_against_a_redis_with_password_and_tls() {
+    let server = RedisServer::builder().password("s3cretpw").tls().start();
+    let directory = tempfile::tempdir().unwrap();
+    let output = run_intake(
+        directory.path(),
+        &["check"],
+        &[
+            ("REDIS_URL", &server.url()),
+            (
+                "REDIS_CA_CERT",
+                server.ca_cert_path().unwrap().to_str().unwrap(),
+            ),
+        ],
+    );
+    let report = stdout(&output);
+    assert!(output.status.success(), "{report}{}", stderr(&output));
+    assert!(report.contains("ok   redis-auth"), "{report}");
+    assert!(report.contains("ok   redis-tls"), "{report}");
+    assert!(!report.contains("FAIL"), "{report}");
+}
+
+#[test]
+fn migrate_applies_migrations_to_the_configured_database() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = run_intake(
+        directory.path(),
+        &["migrate"],
+        &[("DATABASE_URL", "sqlite://fresh.db")],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("migrations applied (sqlite)"));
+    assert!(directory.path().join("fresh.db").exists());
+}
+
+#[test]
+fn an_unreachable_database_is_a_one_line_error() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = run_intake(
+        directory.path(),
+        &["migrate"],
+        &[("DATABASE_URL", "postgres://intake:pw@127.0.0.1:1/intake")],
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert_eq!(message.trim().lines().count(), 1, "{message}");
+    assert!(message.contains("DATABASE_URL"), "{message}");
+    assert!(!message.contains(":pw@"), "{message}");
+}

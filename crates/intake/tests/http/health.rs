@@ -1,0 +1,180 @@
+//! `/health`, `/readyz` and `/metrics` against real Redis servers.
+
+use std::time::{Duration, Instant};
+
+use intake_testkit::database::TestDatabase;
+use intake_testkit::redis::RedisServer;
+
+use crate::helpers::{TestApp, config, redis_variables};
+
+fn as_pairs<'a>(variables: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    variables
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
+}
+
+#[tokio::test]
+async fn health_reports_a_redis_with_password_and_tls_as_connected() {
+    let server = RedisServer::builder().password("s3cretpw").tls().start();
+    let variables = redis_variables(&server);
+    let app = TestApp::spawn(&as_pairs(&variables)).await;
+
+    let (status, health) = app.health().await;
+
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["status"], "healthy");
+    let redis = &health["redis"];
+    assert_eq!(redis["status"], "connected");
+    assert_eq!(redis["mode"], "standalone");
+    assert_eq!(redis["circuit_breaker"], "closed");
+    assert!(redis["latency_ms"].as_f64().is_some());
+    for figure in [
+        "total_connections",
+        "idle_connections",
+        "stale_connections",
+        "hits",
+        "misses",
+        "timeouts",
+    ] {
+        assert!(redis["pool"][figure].is_u64(), "pool.{figure} in {health}");
+    }
+    assert!(
+        redis["server"]["redis_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("7.")
+    );
+    assert_eq!(redis["server"]["role"], "master");
+    assert_eq!(health["database"]["backend"], "sqlite");
+    assert_eq!(app.get("/readyz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_killed_redis_makes_health_unhealthy_and_a_restarted_one_heals_it() {
+    let mut server = RedisServer::builder().password("s3cretpw").start();
+    let database = TestDatabase::sqlite();
+    let url = server.url();
+    let mut config = config(
+        &database,
+        &[("REDIS_URL", &url), ("REDIS_COMMAND_TIMEOUT_MS", "1000")],
+    );
+    let redis = config.redis.as_mut().unwrap();
+    redis.breaker.open_for = Duration::from_millis(300);
+    let command_timeout = redis.command_timeout;
+    let threshold = redis.breaker.failure_threshold;
+    let app = TestApp::spawn_with(config, database).await;
+    assert_eq!(app.health().await.0, 200);
+
+    server.stop();
+    let mut last = serde_json::Value::Null;
+    for _ in 0..threshold {
+        let started = Instant::now();
+        let (status, health) = app.health().await;
+        // The promise of REDIS_COMMAND_TIMEOUT_MS, with room for a slow CI.
+        assert!(started.elapsed() < command_timeout + Duration::from_secs(1));
+        assert_eq!(status, 500, "{health}");
+        assert_eq!(health["status"], "unhealthy");
+        assert_eq!(health["redis"]["status"], "disconnected");
+        last = health;
+    }
+    assert_eq!(last["redis"]["circuit_breaker"], "open", "{last}");
+    assert_eq!(app.get("/readyz").await.status(), 503);
+
+    server.start_again();
+    let healed = wait_for_health(&app, "healthy", Duration::from_secs(15)).await;
+    assert_eq!(healed["redis"]["status"], "connected");
+    assert_eq!(healed["redis"]["circuit_breaker"], "closed");
+}
+
+#[tokio::test]
+async fn memory_use_past_eighty_percent_of_maxmemory_degrades_health() {
+    let server = RedisServer::builder().password("s3cretpw").start();
+    let variables = redis_variables(&server);
+    let app = TestApp::spawn(&as_pairs(&variables)).await;
+    assert_eq!(app.health().await.1["status"], "healthy");
+
+    // Fill the server with a value, then set maxmemory so that what is used
+    // stands at about 90% of it.
+    server.cli(&["SETRANGE", "test:filler", "524288", "x"]);
+    let used: u64 = info_field(&server, "used_memory").parse().unwrap();
+    server.cli(&["CONFIG", "SET", "maxmemory", &(used * 10 / 9).to_string()]);
+
+    let (status, health) = app.health().await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["status"], "degraded");
+    let warning = health["redis"]["warning"].as_str().unwrap();
+    assert!(warning.contains("maxmemory"), "{warning}");
+    assert!(
+        health["redis"]["server"]["memory_usage_ratio"]
+            .as_f64()
+            .unwrap()
+            >= 0.8
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_at_start_up_is_an_outage_not_an_error() {
+    let mut server = RedisServer::builder().password("s3cretpw").start();
+    server.stop();
+    let database = TestDatabase::sqlite();
+    let url = server.url();
+    let mut config = config(&database, &[("REDIS_URL", &url)]);
+    config.redis.as_mut().unwrap().breaker.open_for = Duration::from_millis(300);
+    let app = TestApp::spawn_with(config, database).await;
+
+    let (status, health) = app.health().await;
+    assert_eq!(status, 500);
+    assert_eq!(health["redis"]["status"], "disconnected");
+
+    server.start_again();
+    wait_for_health(&app, "healthy", Duration::from_secs(15)).await;
+}
+
+#[tokio::test]
+async fn metrics_expose_requests_and_redis_figures_as_prometheus_text() {
+    let server = RedisServer::builder().password("s3cretpw").start();
+    let variables = redis_variables(&server);
+    let app = TestApp::spawn(&as_pairs(&variables)).await;
+    app.health().await;
+
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for metric in [
+        "intake_http_requests_total",
+        "intake_redis_command_duration_seconds",
+        "intake_redis_circuit_breaker_state",
+        "intake_redis_pool_connections",
+    ] {
+        assert!(text.contains(metric), "{metric} missing from:\n{text}");
+    }
+}
+
+/// Polls `/health` until its status is `wanted` (recovery runs on the
+/// breaker's timer, so there is no event to wait on).
+async fn wait_for_health(app: &TestApp, wanted: &str, limit: Duration) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let (_, health) = app.health().await;
+        if health["status"] == wanted {
+            return health;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "health never became {wanted}: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn info_field(server: &RedisServer, field: &str) -> String {
+    let info = server.cli(&["INFO", "memory"]);
+    info.lines()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix(&format!("{field}:"))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("{field} not in INFO"))
+}

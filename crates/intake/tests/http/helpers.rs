@@ -1,0 +1,170 @@
+//! Starting intake for a test: in this process on port 0, or as the built
+//! binary.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use intake::{App, Config};
+use intake_testkit::database::TestDatabase;
+use intake_testkit::process::WatchedProcess;
+use intake_testkit::redis::RedisServer;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Long enough for any start-up on a loaded CI machine.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Configuration from `pairs`, as the environment would give it, with a
+/// database of the test's own.
+pub fn config(database: &TestDatabase, pairs: &[(&str, &str)]) -> Config {
+    let mut variables: HashMap<String, String> = pairs
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    variables
+        .entry("DATABASE_URL".into())
+        .or_insert_with(|| database.url());
+    Config::from_lookup(|name| variables.get(name).cloned()).expect("valid test configuration")
+}
+
+/// The variables that point intake at `server` (password and TLS included).
+pub fn redis_variables(server: &RedisServer) -> Vec<(&'static str, String)> {
+    let mut variables = vec![("REDIS_URL", server.url())];
+    if let Some(ca) = server.ca_cert_path() {
+        variables.push(("REDIS_CA_CERT", ca.display().to_string()));
+    }
+    variables
+}
+
+/// intake running in this process on a free port.
+pub struct TestApp {
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// A client for it.
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    /// Starts intake with `pairs` as its environment.
+    pub async fn spawn(pairs: &[(&str, &str)]) -> Self {
+        let database = TestDatabase::sqlite();
+        let config = config(&database, pairs);
+        Self::spawn_with(config, database).await
+    }
+
+    /// Starts intake with a configuration the test adjusted.
+    pub async fn spawn_with(config: Config, database: TestDatabase) -> Self {
+        intake::telemetry::install_crypto_provider();
+        let app = App::start(config).await.expect("intake starts");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let server = tokio::spawn(intake::http::serve(app, listener, async {
+            let _ = signal.await;
+        }));
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            shutdown: Some(shutdown),
+            server: Some(server),
+            _database: database,
+        }
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `GET /health` as status and JSON.
+    pub async fn health(&self) -> (u16, serde_json::Value) {
+        let response = self.get("/health").await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("health is JSON"))
+    }
+
+    /// Stops serving and waits for in-flight requests to finish.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// The built `intake` binary with only `variables` in its environment,
+/// run in `directory`.
+pub fn intake_command(directory: &Path, variables: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_intake"));
+    command
+        .env_clear()
+        .current_dir(directory)
+        .envs(variables.iter().copied());
+    command
+}
+
+/// Runs `intake ARGS` to completion.
+pub fn run_intake(directory: &Path, arguments: &[&str], variables: &[(&str, &str)]) -> Output {
+    intake_command(directory, variables)
+        .args(arguments)
+        .output()
+        .expect("intake runs")
+}
+
+/// `intake serve` as a child process, and the address it listens on.
+pub struct ServingBinary {
+    /// The process (killed when dropped).
+    pub process: WatchedProcess,
+    /// Where it listens.
+    pub address: String,
+}
+
+impl ServingBinary {
+    /// Starts `intake serve` in `directory` on a free port and waits for its
+    /// `intake listening` line.
+    pub fn start(directory: &Path, variables: &[(&str, &str)]) -> Self {
+        let mut command = intake_command(directory, variables);
+        command.env("INTAKE_LISTEN", "127.0.0.1:0").arg("serve");
+        let process = WatchedProcess::spawn("intake serve", command).expect("intake starts");
+        process
+            .wait_for_line("intake listening", START_TIMEOUT)
+            .unwrap_or_else(|error| panic!("{error}\n{}", process.output().text()));
+        let address = process
+            .output()
+            .lines()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find_map(|line| line["listen"].as_str().map(str::to_owned))
+            .expect("the listening line names the address");
+        Self { process, address }
+    }
+}

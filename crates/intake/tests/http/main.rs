@@ -1,0 +1,8 @@
+//! intake's HTTP and command-line behaviour, against real Redis processes
+//! and real databases. One test binary, as the modules below.
+
+mod helpers;
+
+mod binary;
+mod health;
+mod stack;
