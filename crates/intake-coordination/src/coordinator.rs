@@ -7,6 +7,7 @@ use crate::breaker::BreakerState;
 use crate::health::{ConnectionStatus, CoordinationHealth, MEMORY_WARNING_RATIO, Verdict};
 use crate::in_process::InProcessCoordinator;
 use crate::redis::RedisGateway;
+use crate::sessions::RedisSessions;
 
 /// Where shared state lives, chosen once at start-up.
 #[derive(Clone)]
@@ -84,6 +85,10 @@ impl Coordinator {
 }
 
 impl RedisCoordinator {
+    pub(crate) fn sessions(&self) -> RedisSessions<'_> {
+        RedisSessions::new(&self.gateway, &self.key_prefix)
+    }
+
     async fn health(&self) -> CoordinationHealth {
         let probe = self.gateway.server_info().await;
         let breaker = self.gateway.breaker_state();

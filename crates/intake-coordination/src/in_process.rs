@@ -5,13 +5,22 @@
 //! one contract test suite runs against both. It is also what rate limiting
 //! falls back to while Redis is unreachable.
 
+use crate::sessions::MemorySessions;
+
 /// The in-process coordinator. Cheap to clone; clones share state.
 #[derive(Debug, Clone, Default)]
-pub struct InProcessCoordinator {}
+pub struct InProcessCoordinator {
+    sessions: MemorySessions,
+}
 
 impl InProcessCoordinator {
     /// An empty coordinator.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The session store.
+    pub fn sessions(&self) -> &MemorySessions {
+        &self.sessions
     }
 }

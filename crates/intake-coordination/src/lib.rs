@@ -10,6 +10,8 @@
 //!   scripts, metrics) and what it reads from `INFO`.
 //! - [`in_process`]: the embedded coordinator for a single instance.
 //! - [`rate_limit`]: rate-limit policies.
+//! - [`sessions`]: sessions and their CSRF tokens, stored only as keyed
+//!   hashes.
 //! - [`health`]: the `redis` object of `/health`, filled by either side.
 //!
 //! This crate owns no SQL and no HTTP: it never sees a request, a form or a
@@ -21,6 +23,7 @@ pub mod health;
 pub mod in_process;
 pub mod rate_limit;
 pub mod redis;
+pub mod sessions;
 
 mod coordinator;
 

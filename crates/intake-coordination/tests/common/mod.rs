@@ -2,6 +2,9 @@
 //! a test server, and a bounded wait for something the gateway heals by
 //! itself.
 
+// Each test binary uses a different part of these helpers.
+#![allow(dead_code)]
+
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
