@@ -157,3 +157,9 @@ pub(crate) fn connect_error(url: &str, error: sqlx::Error) -> StorageError {
         reason: format!("cannot connect to {}: {reason}", redact_url(url)),
     }
 }
+
+/// A new random row id: a UUID v4 as text, made here rather than by the
+/// database so that both backends make the same kind.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -31,18 +31,24 @@
 //!
 //! - [`database`]: connecting, migrating, health checks.
 //! - [`error`]: [`StorageError`] and the single place sqlx errors are sorted.
+//! - [`organizations`]: the clinics, the unit of tenant isolation.
 //! - [`settings`]: named values intake keeps for itself, such as the
 //!   development secret key.
 //! - `sqlite`, `postgres` (private): each backend's pool and queries.
 //! - [`url`]: backend choice from `DATABASE_URL`, and [`redact_url`].
+//! - [`users`]: the people who sign in, by password or identity provider.
 
 pub mod database;
 pub mod error;
+pub mod organizations;
 mod postgres;
 pub mod settings;
 mod sqlite;
 pub mod url;
+pub mod users;
 
 pub use database::{Backend, Database};
 pub use error::StorageError;
+pub use organizations::Organization;
 pub use url::redact_url;
+pub use users::{NewUser, OidcIdentity, User};

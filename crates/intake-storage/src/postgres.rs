@@ -7,7 +7,9 @@
 //! variables. Migrations take an advisory lock, so instances that start at the
 //! same moment apply them one at a time.
 
+mod organizations;
 mod settings;
+mod users;
 
 use std::str::FromStr;
 

@@ -11,7 +11,9 @@
 //! one that took its read snapshot before another connection wrote fails
 //! with `SQLITE_BUSY` at once, whatever the busy timeout.
 
+mod organizations;
 mod settings;
+mod users;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -3,4 +3,6 @@
 //! `intake_testkit::database`). One test binary, one module per concern.
 
 mod connection;
+mod organizations;
 mod settings;
+mod users;
