@@ -1,18 +1,24 @@
 //! The `intake` command line (SPEC section 2).
 //!
-//! One module per command. Each reads the configuration of SPEC section 3
+//! One module per command: `serve`, `check`, `migrate`, `org` (`org add`)
+//! and `user` (`user add`). Each reads the configuration of SPEC section 3
 //! from the environment, and reports failure as one line on stderr naming
 //! the problem, with a non-zero exit.
 
 mod check;
 mod migrate;
+mod org;
 mod serve;
+mod user;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError};
+
+pub use org::OrgCommand;
+pub use user::{AddUser, UserCommand};
 
 /// intake: a HIPAA-minded backend for healthcare forms.
 #[derive(Debug, Parser)]
@@ -32,6 +38,18 @@ pub enum Command {
     Check,
     /// Apply database migrations and exit.
     Migrate,
+    /// Manage organizations.
+    Org {
+        /// What to do with organizations.
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Manage users.
+    User {
+        /// What to do with users.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
 }
 
 impl Cli {
@@ -42,6 +60,8 @@ impl Cli {
             Command::Serve => serve::run().await,
             Command::Check => check::run().await,
             Command::Migrate => migrate::run().await,
+            Command::Org { command } => org::run(command).await,
+            Command::User { command } => user::run(command).await,
         };
         match outcome {
             Ok(code) => code,
