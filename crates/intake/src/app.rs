@@ -16,6 +16,8 @@ use intake_storage::Database;
 use rand::RngCore as _;
 use secrecy::ExposeSecret as _;
 
+use crate::auth::oidc::IdTokenVerifier;
+use crate::auth::tokens::TokenKeys;
 use crate::config::{Config, Mode, SecretKey};
 
 /// A started application: configuration and its live dependencies.
@@ -29,6 +31,10 @@ pub struct App {
     pub database: Database,
     /// The root of every server-side MAC.
     pub secret_key: Arc<SecretKey>,
+    /// Makes and recognizes session ids and CSRF tokens.
+    pub tokens: TokenKeys,
+    /// Verifies ID tokens, when an identity provider is configured.
+    pub oidc: Option<IdTokenVerifier>,
 }
 
 impl App {
@@ -37,6 +43,7 @@ impl App {
     pub async fn start(config: Config) -> anyhow::Result<Self> {
         let database = open_database(&config).await?;
         let secret_key = secret_key(&config, &database).await?;
+        let oidc = config.oidc.as_ref().map(IdTokenVerifier::new).transpose()?;
         let coordinator = connect_coordinator(&config).await?;
         if config.mode == Mode::Production {
             refuse_noncompliant_redis(&coordinator).await?;
@@ -48,11 +55,14 @@ impl App {
             version = env!("CARGO_PKG_VERSION"),
             "intake starting"
         );
+        let secret_key = Arc::new(secret_key);
         Ok(Self {
             config: Arc::new(config),
             coordinator,
             database,
-            secret_key: Arc::new(secret_key),
+            tokens: TokenKeys::new(secret_key.clone()),
+            secret_key,
+            oidc,
         })
     }
 }

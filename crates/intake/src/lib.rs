@@ -10,11 +10,15 @@
 //! - [`config`]: every environment variable of SPEC section 3.
 //! - [`app`]: start-up, in the order that keeps a misconfigured process from
 //!   serving at all.
+//! - [`auth`]: identities: passwords, roles, ID tokens, session ids.
+//! - [`audit`]: `AUDIT:` and `SECURITY:` events.
 //! - [`http`]: the router, its middleware and the operational routes.
 //! - [`telemetry`]: JSON logs and Prometheus metrics.
-//! - [`cli`]: `intake serve`, `check` and `migrate`.
+//! - [`cli`]: `intake serve`, `check`, `migrate`, `org add` and `user add`.
 
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -4,13 +4,21 @@
 //! port 0 and learn the address before the first request, and `intake
 //! serve` drains in-flight requests on SIGTERM.
 //!
+//! - [`auth`]: login, logout, sessions and CSRF tokens.
+//! - [`session`]: authenticating a request by its session and CSRF token.
+//! - [`context`]: request id, client IP (behind trusted proxies), user agent.
+//! - [`json`]: JSON bodies with the API's error shape.
 //! - [`error`]: the API's one error type and its fixed JSON shape.
 //! - [`middleware`]: request ids, the access line, security headers.
 //! - [`operations`]: `/health`, `/livez`, `/readyz`, `/metrics`.
 
+pub mod auth;
+pub mod context;
 pub mod error;
+pub mod json;
 pub mod middleware;
 pub mod operations;
+pub mod session;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,7 +27,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -45,6 +53,10 @@ pub fn router(app: App) -> Router {
             middleware::request_context,
         ))
         .layer(CatchPanicLayer::custom(middleware::answer_panic))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            middleware::refuse_cross_site,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
@@ -56,6 +68,18 @@ pub fn router(app: App) -> Router {
         .route("/livez", get(operations::get_livez))
         .route("/readyz", get(operations::get_readyz))
         .route("/metrics", get(operations::get_metrics))
+        .route("/api/auth/login", post(auth::post_login))
+        .route("/api/auth/session-login", post(auth::post_session_login))
+        .route("/api/auth/logout", post(auth::post_logout))
+        .route("/api/auth/csrf-token", get(auth::get_csrf_token))
+        .route("/api/auth/me", get(auth::get_me))
+        .route("/api/auth/sessions", get(auth::get_sessions))
+        .route("/api/auth/sessions/{id}", delete(auth::delete_session))
+        .route(
+            "/api/auth/sessions/revoke-others",
+            post(auth::post_revoke_others),
+        )
+        .route("/api/diagnostics/csrf", get(auth::get_csrf_diagnostics))
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware)
         .with_state(app)

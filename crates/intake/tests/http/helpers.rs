@@ -2,9 +2,10 @@
 //! binary.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use intake::{App, Config};
@@ -46,9 +47,11 @@ pub struct TestApp {
     pub address: SocketAddr,
     /// A client for it.
     pub client: reqwest::Client,
+    /// The started application (its database, coordinator and keys).
+    pub app: App,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
-    _database: TestDatabase,
+    _database: Option<TestDatabase>,
 }
 
 impl TestApp {
@@ -61,17 +64,27 @@ impl TestApp {
 
     /// Starts intake with a configuration the test adjusted.
     pub async fn spawn_with(config: Config, database: TestDatabase) -> Self {
+        Self::start(config, Some(database)).await
+    }
+
+    /// Starts a second instance on a database another `TestApp` owns.
+    pub async fn spawn_sharing(config: Config) -> Self {
+        Self::start(config, None).await
+    }
+
+    async fn start(config: Config, database: Option<TestDatabase>) -> Self {
         intake::telemetry::install_crypto_provider();
         let app = App::start(config).await.expect("intake starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (shutdown, signal) = oneshot::channel::<()>();
-        let server = tokio::spawn(intake::http::serve(app, listener, async {
+        let server = tokio::spawn(intake::http::serve(app.clone(), listener, async {
             let _ = signal.await;
         }));
         Self {
             address,
             client: reqwest::Client::new(),
+            app,
             shutdown: Some(shutdown),
             server: Some(server),
             _database: database,
@@ -138,6 +151,28 @@ pub fn run_intake(directory: &Path, arguments: &[&str], variables: &[(&str, &str
         .args(arguments)
         .output()
         .expect("intake runs")
+}
+
+/// Runs `intake ARGS` to completion with `input` as its stdin.
+pub fn run_intake_with_stdin(
+    directory: &Path,
+    arguments: &[&str],
+    variables: &[(&str, &str)],
+    input: &str,
+) -> Output {
+    let mut child = intake_command(directory, variables)
+        .args(arguments)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("intake starts");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    // intake may refuse before reading stdin and close it; a broken pipe
+    // then is expected, and the exit status tells the story.
+    let _ = stdin.write_all(input.as_bytes());
+    drop(stdin);
+    child.wait_with_output().expect("intake runs")
 }
 
 /// `intake serve` as a child process, and the address it listens on.

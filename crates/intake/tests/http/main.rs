@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod accounts;
+mod auth;
 mod binary;
 mod health;
 mod stack;
