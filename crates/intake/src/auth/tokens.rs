@@ -2,7 +2,10 @@
 //!
 //! A session cookie is `TAG.SECRET`: TAG is a keyed hash of the user's id
 //! (it groups a user's keys in one Redis Cluster slot and keys the `api`
-//! rate limit), SECRET is 256 random bits. Redis only ever holds
+//! rate limit), SECRET is 128 random bits followed by 128 bits of MAC over
+//! TAG and those random bits. The MAC lets the server tell, without asking
+//! Redis, that it issued the cookie for that tag: a client cannot mint tags
+//! to spread its requests over rate-limit buckets. Redis only ever holds
 //! HMAC-SHA-256(`INTAKE_SECRET_KEY`, SECRET), so a dump or `MONITOR` output
 //! cannot be replayed, and an id the server did not issue matches nothing.
 //! CSRF tokens are 256 random bits stored the same way. Every MAC has its
@@ -75,7 +78,11 @@ impl TokenKeys {
     /// A new session id for `user_id`.
     pub fn new_session_id(&self, user_id: &str) -> NewSessionId {
         let tag = self.user_tag(user_id);
-        let secret = random_secret();
+        let mut secret_bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret_bytes[..16]);
+        let seal = self.cookie_seal(&tag, &secret_bytes[..16]);
+        secret_bytes[16..].copy_from_slice(&seal);
+        let secret = URL_SAFE_NO_PAD.encode(secret_bytes);
         let reference = SessionRef::new(tag.clone(), self.hash("session", &secret))
             .expect("tags and hashes are base64url");
         NewSessionId {
@@ -95,7 +102,40 @@ impl TokenKeys {
         if !well_formed {
             return None;
         }
+        let bytes = URL_SAFE_NO_PAD.decode(secret).ok()?;
+        let (random, seal) = bytes.split_at(16);
+        if !self.seal_matches(tag, random, seal) {
+            return None;
+        }
         SessionRef::new(tag, self.hash("session", secret))
+    }
+
+    /// The user tag of a cookie this server issued, checked by its seal
+    /// alone (no store lookup: the session may have ended since).
+    pub fn tag_from_cookie(&self, cookie_value: &str) -> Option<String> {
+        self.session_from_cookie(cookie_value)
+            .map(|session| session.user_tag)
+    }
+
+    /// The MAC that binds a cookie's random part to its tag.
+    fn cookie_seal(&self, tag: &str, random: &[u8]) -> [u8; 16] {
+        let mut input = Vec::with_capacity(tag.len() + 1 + random.len());
+        input.extend_from_slice(tag.as_bytes());
+        input.push(b'.');
+        input.extend_from_slice(random);
+        let mac = self.mac("cookie-seal", &input);
+        mac[..16].try_into().expect("a MAC has 32 bytes")
+    }
+
+    /// Compares a cookie's seal in constant time.
+    fn seal_matches(&self, tag: &str, random: &[u8], seal: &[u8]) -> bool {
+        let expected = self.cookie_seal(tag, random);
+        expected.len() == seal.len()
+            && expected
+                .iter()
+                .zip(seal)
+                .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+                == 0
     }
 
     /// A new CSRF token.
@@ -162,6 +202,17 @@ mod tests {
         let made = keys(1).new_session_id("user-1");
         let elsewhere = keys(2).session_from_cookie(made.cookie_value.expose_secret());
         assert_ne!(elsewhere, Some(made.reference));
+    }
+
+    #[test]
+    fn a_cookie_with_another_users_tag_is_refused_by_its_seal() {
+        let keys = keys(1);
+        let made = keys.new_session_id("user-1");
+        let cookie = made.cookie_value.expose_secret();
+        let (_, secret) = cookie.split_once('.').unwrap();
+        let forged = format!("{}.{secret}", keys.user_tag("user-2"));
+        assert!(keys.session_from_cookie(&forged).is_none());
+        assert_eq!(keys.tag_from_cookie(cookie), Some(keys.user_tag("user-1")));
     }
 
     #[test]
