@@ -1,11 +1,12 @@
 //! The coordinator the process runs with: Redis or in-process.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::breaker::BreakerState;
 use crate::health::{ConnectionStatus, CoordinationHealth, MEMORY_WARNING_RATIO, Verdict};
 use crate::in_process::InProcessCoordinator;
+use crate::rate_limit::MemoryRateLimiter;
 use crate::redis::RedisGateway;
 use crate::sessions::RedisSessions;
 
@@ -25,6 +26,12 @@ pub struct RedisCoordinator {
     key_prefix: Arc<str>,
     /// Gateway timeouts already reported by an earlier health check.
     timeouts_seen: Arc<AtomicU64>,
+    /// The warm in-process limiter rate limiting falls back to while Redis
+    /// is unreachable (see [`crate::rate_limit`]).
+    rate_fallback: MemoryRateLimiter,
+    /// Whether the last rate-limit decision fell back, so the switch is
+    /// logged once each way.
+    rate_degraded: Arc<AtomicBool>,
 }
 
 impl Coordinator {
@@ -34,6 +41,8 @@ impl Coordinator {
             gateway,
             key_prefix: key_prefix.into(),
             timeouts_seen: Arc::new(AtomicU64::new(0)),
+            rate_fallback: MemoryRateLimiter::default(),
+            rate_degraded: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -87,6 +96,22 @@ impl Coordinator {
 impl RedisCoordinator {
     pub(crate) fn sessions(&self) -> RedisSessions<'_> {
         RedisSessions::new(&self.gateway, &self.key_prefix)
+    }
+
+    pub(crate) fn gateway(&self) -> &RedisGateway {
+        &self.gateway
+    }
+
+    pub(crate) fn key_prefix(&self) -> &Arc<str> {
+        &self.key_prefix
+    }
+
+    pub(crate) fn rate_fallback(&self) -> &MemoryRateLimiter {
+        &self.rate_fallback
+    }
+
+    pub(crate) fn rate_degraded(&self) -> &AtomicBool {
+        &self.rate_degraded
     }
 
     async fn health(&self) -> CoordinationHealth {

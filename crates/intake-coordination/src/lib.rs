@@ -9,7 +9,10 @@
 //! - [`redis`]: the Redis gateway (connection pool, timeouts, retries,
 //!   scripts, metrics) and what it reads from `INFO`.
 //! - [`in_process`]: the embedded coordinator for a single instance.
-//! - [`rate_limit`]: rate-limit policies.
+//! - [`rate_limit`]: rate-limit policies and the GCRA limiter, in Redis
+//!   with a warm in-process fallback.
+//! - [`locks`]: distributed locks with owner tokens, fencing tokens,
+//!   automatic renewal and a signal when a lock is lost.
 //! - [`sessions`]: sessions and their CSRF tokens, stored only as keyed
 //!   hashes.
 //! - [`health`]: the `redis` object of `/health`, filled by either side.
@@ -21,10 +24,12 @@
 pub mod breaker;
 pub mod health;
 pub mod in_process;
+pub mod locks;
 pub mod rate_limit;
 pub mod redis;
 pub mod sessions;
 
+mod clock;
 mod coordinator;
 
 pub use coordinator::Coordinator;
