@@ -138,6 +138,13 @@ impl TokenKeys {
                 == 0
     }
 
+    /// The rate-limit bucket name of a client address: a keyed hash, so no
+    /// address is ever written to Redis.
+    pub fn client_tag(&self, client_ip: &str) -> String {
+        let mac = self.mac("client-tag", client_ip.as_bytes());
+        URL_SAFE_NO_PAD.encode(&mac[..16])
+    }
+
     /// A new CSRF token.
     pub fn new_csrf_token(&self) -> NewCsrfToken {
         let token = random_secret();

@@ -5,6 +5,7 @@
 //! serve` drains in-flight requests on SIGTERM.
 //!
 //! - [`auth`]: login, logout, sessions and CSRF tokens.
+//! - [`rate_limit`]: the `auth` and `api` rate limits and their headers.
 //! - [`session`]: authenticating a request by its session and CSRF token.
 //! - [`context`]: request id, client IP (behind trusted proxies), user agent.
 //! - [`json`]: JSON bodies with the API's error shape.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod json;
 pub mod middleware;
 pub mod operations;
+pub mod rate_limit;
 pub mod session;
 
 use std::future::Future;
@@ -53,6 +55,10 @@ pub fn router(app: App) -> Router {
             middleware::request_context,
         ))
         .layer(CatchPanicLayer::custom(middleware::answer_panic))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            rate_limit::limit_rate,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             middleware::refuse_cross_site,

@@ -1,0 +1,122 @@
+//! Rate limits on `/api/` (SPEC section 6), one coordinator call a request.
+//!
+//! The two login routes spend the `auth` policy of the client's IP; every
+//! other `/api/` route spends the `api` policy of the signed-in user (the
+//! user tag sealed in the session cookie, so all of a user's sessions share
+//! one bucket and a client cannot mint buckets), else of the client's IP.
+//! Bucket keys hold keyed hashes, never an IP address.
+//!
+//! Every limited answer carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`,
+//! `X-RateLimit-Reset` and the IETF draft's `RateLimit` and
+//! `RateLimit-Policy`. From rest a bucket admits COUNT+BURST, so
+//! `Remaining` may stand above `Limit` until the burst is spent.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::IntoResponse;
+use intake_coordination::rate_limit::{RateDecision, RatePolicy};
+use serde_json::json;
+
+use super::context::RequestContext;
+use super::session::cookie_name;
+use crate::app::App;
+use crate::audit::AuditEvent;
+
+/// The routes the `auth` policy guards.
+const LOGIN_ROUTES: [&str; 2] = ["/api/auth/login", "/api/auth/session-login"];
+
+/// Decides, and answers 429 or adds the rate-limit headers.
+pub async fn limit_rate(State(app): State<App>, request: Request, next: Next) -> Response<Body> {
+    let path = request.uri().path();
+    if !path.starts_with("/api/") {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let context = RequestContext::of(&parts, &app.config.trusted_proxies);
+    let limits = &app.config.rate_limits;
+    let (name, policy, key) = if LOGIN_ROUTES.contains(&parts.uri.path()) {
+        ("auth", limits.auth, client_key(&app, &context))
+    } else {
+        let user_key = user_tag(&app, &parts.headers).map(|tag| format!("user:{tag}"));
+        (
+            "api",
+            limits.api,
+            user_key.unwrap_or_else(|| client_key(&app, &context)),
+        )
+    };
+
+    let decision = app.coordinator.rate_limit(name, &policy, &key).await;
+    if !decision.allowed {
+        AuditEvent::security("rate_limit.exceeded")
+            .resource("rate_limit_policy", name)
+            .origin(&context.client_ip, &context.request_id)
+            .emit();
+        return refusal(&decision, &policy);
+    }
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    set_headers(response.headers_mut(), &decision, &policy);
+    response
+}
+
+/// The bucket of an anonymous client: a keyed hash of its IP address.
+fn client_key(app: &App, context: &RequestContext) -> String {
+    format!("ip:{}", app.tokens.client_tag(&context.client_ip))
+}
+
+/// The user tag sealed in the request's session cookie, if it has one this
+/// server issued (the session itself is checked later, by the route).
+fn user_tag(app: &App, headers: &HeaderMap) -> Option<String> {
+    let name = cookie_name(app.config.mode);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == name)
+        .and_then(|cookie| app.tokens.tag_from_cookie(cookie.value()))
+}
+
+/// 429 `{"error":"Rate limit exceeded","retry_after":N}` with `Retry-After`.
+fn refusal(decision: &RateDecision, policy: &RatePolicy) -> Response<Body> {
+    let retry_after = decision.retry_after_secs().unwrap_or(1);
+    let body = json!({"error": "Rate limit exceeded", "retry_after": retry_after});
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    set_headers(headers, decision, policy);
+    response
+}
+
+fn set_headers(headers: &mut HeaderMap, decision: &RateDecision, policy: &RatePolicy) {
+    let name = decision.policy_name;
+    let remaining = if decision.allowed {
+        decision.remaining
+    } else {
+        0
+    };
+    let pairs = [
+        ("x-ratelimit-limit", decision.limit.to_string()),
+        ("x-ratelimit-remaining", remaining.to_string()),
+        ("x-ratelimit-reset", decision.reset_at_unix.to_string()),
+        (
+            "ratelimit",
+            format!("\"{name}\";r={remaining};t={}", decision.reset_after_secs()),
+        ),
+        (
+            "ratelimit-policy",
+            format!(
+                "\"{name}\";q={};w={}",
+                policy.count,
+                policy.period.as_secs()
+            ),
+        ),
+    ];
+    for (header_name, value) in pairs {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(header_name), value);
+        }
+    }
+}
