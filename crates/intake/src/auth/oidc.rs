@@ -2,10 +2,10 @@
 //! `POST /api/auth/session-login` (SPEC section 5).
 //!
 //! An [`IdTokenVerifier`] turns the `idToken` of a request into a
-//! [`VerifiedIdToken`] (issuer, subject, organization, role, e-mail) or an
-//! [`InvalidIdToken`]. It owns the provider's signing keys and nothing else:
-//! it creates no user and no session, and it never logs the token or any
-//! part of it.
+//! [`VerifiedIdToken`] (issuer, subject, organization, role, and the e-mail
+//! address when the provider verified it) or an [`InvalidIdToken`]. It owns
+//! the provider's signing keys and nothing else: it creates no user and no
+//! session, and it never logs the token or any part of it.
 //!
 //! What is checked, and why:
 //!
@@ -24,6 +24,12 @@
 //!   `nbf` when present, `iat` (required, not in the future), `auth_time` when
 //!   present (not in the future) and `sub` (a non-empty string, the stable
 //!   user key together with the issuer). Time checks allow [`CLOCK_SKEW`].
+//! - `email` is kept only when `email_verified` is the JSON value `true`.
+//!   An address is what links a first login to an existing account, and most
+//!   providers let anyone put any address on an account; without the
+//!   provider's word that the mailbox was proven, a claimed address would
+//!   hand over the account it names. Firebase states `email_verified` in its
+//!   ID tokens. A string `"true"` does not count: the claim is a boolean.
 //!
 //! Keys come from `OIDC_JWKS_FILE`, read once at start-up (a missing or
 //! malformed file stops start-up), or from `OIDC_JWKS_URL`, fetched over HTTPS
@@ -102,9 +108,12 @@ pub struct VerifiedIdToken {
     pub organization_id: Option<String>,
     /// The configured role claim, when it is a non-empty string.
     pub role: Option<String>,
-    /// `email`, when it is a string. Not proof of control of the mailbox:
-    /// the provider's `email_verified` is not consulted.
-    pub email: Option<String>,
+    /// `email`, only when it is a string and `email_verified` is `true`:
+    /// the provider checked that the user controls the mailbox, so the
+    /// address may link an existing account. An unverified address is
+    /// dropped here rather than carried beside a flag, so that no caller can
+    /// use it by forgetting to look at the flag.
+    pub verified_email: Option<String>,
 }
 
 /// Prints everything but the e-mail address, which must not reach logs.
@@ -116,7 +125,10 @@ impl fmt::Debug for VerifiedIdToken {
             .field("subject", &self.subject)
             .field("organization_id", &self.organization_id)
             .field("role", &self.role)
-            .field("email", &self.email.as_ref().map(|_| "[redacted]"))
+            .field(
+                "verified_email",
+                &self.verified_email.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -320,9 +332,16 @@ impl Verifier {
             organization_id: take_string(&mut claims, &self.organization_claim)
                 .filter(|id| !id.is_empty()),
             role: take_string(&mut claims, &self.role_claim).filter(|role| !role.is_empty()),
-            email: take_string(&mut claims, "email"),
+            verified_email: take_verified_email(&mut claims),
         })
     }
+}
+
+/// `email` when `email_verified` is exactly `true`, else nothing.
+fn take_verified_email(claims: &mut Map<String, Value>) -> Option<String> {
+    let verified = claims.remove("email_verified") == Some(Value::Bool(true));
+    let email = take_string(claims, "email");
+    email.filter(|_| verified)
 }
 
 fn take_string(claims: &mut Map<String, Value>, name: &str) -> Option<String> {
@@ -749,6 +768,7 @@ mod tests {
             "exp": now() + 3600,
             "auth_time": now() - 20,
             "email": "patient@example.test",
+            "email_verified": true,
             "organization_id": "org-42",
             "role": "staff",
         })
@@ -805,7 +825,7 @@ mod tests {
                 subject: "user-1234".into(),
                 organization_id: Some("org-42".into()),
                 role: Some("staff".into()),
-                email: Some("patient@example.test".into()),
+                verified_email: Some("patient@example.test".into()),
             }
         );
     }
@@ -827,7 +847,21 @@ mod tests {
         let verified = verifier.verify(&keys().0.sign(&claims)).await.unwrap();
         assert_eq!(verified.organization_id.as_deref(), Some("org-7"));
         assert_eq!(verified.role.as_deref(), Some("admin"));
-        assert_eq!(verified.email, None);
+        assert_eq!(verified.verified_email, None);
+    }
+
+    #[tokio::test]
+    async fn an_email_the_provider_has_not_verified_is_dropped() {
+        let (verifier, _directory) = file_verifier();
+        for email_verified in [json!(false), json!("true"), json!(1), Value::Null] {
+            let claims = claims_with(json!({ "email_verified": email_verified }));
+            let verified = verifier.verify(&keys().0.sign(&claims)).await.unwrap();
+            assert_eq!(
+                verified.verified_email, None,
+                "for email_verified {email_verified}"
+            );
+            assert_eq!(verified.subject, "user-1234", "the token is still valid");
+        }
     }
 
     #[tokio::test]

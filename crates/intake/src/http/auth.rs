@@ -123,13 +123,15 @@ pub async fn post_session_login(
         issuer: token.issuer.clone(),
         subject: token.subject.clone(),
     };
+    // Only an address the provider verified may link an existing account;
+    // `verified_email` is empty for any other.
     let user = app
         .database
         .find_or_create_oidc_user(
             &identity,
             &organization.id,
             role.as_str(),
-            token.email.as_deref(),
+            token.verified_email.as_deref(),
         )
         .await;
     let user = match user {

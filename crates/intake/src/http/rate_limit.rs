@@ -4,6 +4,8 @@
 //! other `/api/` route spends the `api` policy of the signed-in user (the
 //! user tag sealed in the session cookie, so all of a user's sessions share
 //! one bucket and a client cannot mint buckets), else of the client's IP.
+//! PDF generation spends the `pdf` policy of the same key as well, and its
+//! answers carry the `pdf` figures.
 //! Bucket keys hold keyed hashes, never an IP address.
 //!
 //! Every limited answer carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`,
@@ -47,10 +49,15 @@ pub async fn limit_rate(State(app): State<App>, request: Request, next: Next) ->
         )
     };
 
-    let decision = app.coordinator.rate_limit(name, &policy, &key).await;
+    let mut decision = app.coordinator.rate_limit(name, &policy, &key).await;
+    let mut policy = policy;
+    if decision.allowed && is_pdf_generation(&parts) {
+        policy = limits.pdf;
+        decision = app.coordinator.rate_limit("pdf", &policy, &key).await;
+    }
     if !decision.allowed {
         AuditEvent::security("rate_limit.exceeded")
-            .resource("rate_limit_policy", name)
+            .resource("rate_limit_policy", decision.policy_name)
             .origin(&context.client_ip, &context.request_id)
             .emit();
         return refusal(&decision, &policy);
@@ -58,6 +65,13 @@ pub async fn limit_rate(State(app): State<App>, request: Request, next: Next) ->
     let mut response = next.run(Request::from_parts(parts, body)).await;
     set_headers(response.headers_mut(), &decision, &policy);
     response
+}
+
+/// Whether the request asks for a PDF (`POST /api/responses/{id}/generate-pdf`).
+fn is_pdf_generation(parts: &axum::http::request::Parts) -> bool {
+    let segments: Vec<&str> = parts.uri.path().split('/').collect();
+    parts.method == axum::http::Method::POST
+        && matches!(segments.as_slice(), ["", "api", "responses", id, "generate-pdf"] if !id.is_empty())
 }
 
 /// The bucket of an anonymous client: a keyed hash of its IP address.

@@ -209,3 +209,131 @@ fn an_unreachable_database_is_a_one_line_error() {
     assert!(message.contains("DATABASE_URL"), "{message}");
     assert!(!message.contains(":pw@"), "{message}");
 }
+
+/// The value of a `Set-Cookie: session=...` header.
+fn session_cookie_value(response: &reqwest::Response) -> String {
+    let header = response.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap();
+    let pair = header.split(';').next().unwrap();
+    let value = pair.strip_prefix("session=").unwrap();
+    assert!(!value.is_empty(), "{header}");
+    value.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_or_email_reaches_the_log_even_at_debug_while_the_audit_trail_does() {
+    const SECRET_KEY: &str = "5e1f0a7c3b9d2e4f6a8c0b1d3e5f7a9c2b4d6e8f0a1c3e5b7d9f1a3c5e7b9d0f";
+    const EMAIL: &str = "ada@clinic.example";
+    const PASSWORD: &str = "Zebra-Quartz-Password-91";
+    const WRONG_PASSWORD: &str = "Wrong-Horse-Secret-77";
+    let directory = tempfile::tempdir().unwrap();
+    let variables = [("INTAKE_SECRET_KEY", SECRET_KEY), ("RUST_LOG", "debug")];
+    let organization = run_intake(
+        directory.path(),
+        &["org", "add", "--name", "Clinic"],
+        &variables,
+    );
+    assert!(organization.status.success(), "{}", stderr(&organization));
+    let user = crate::helpers::run_intake_with_stdin(
+        directory.path(),
+        &[
+            "user",
+            "add",
+            "--org",
+            "Clinic",
+            "--email",
+            EMAIL,
+            "--role",
+            "staff",
+            "--password-stdin",
+        ],
+        &variables,
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(user.status.success(), "{}", stderr(&user));
+    let printed = format!("{}{}", stdout(&user), stderr(&user));
+    assert!(!printed.contains(PASSWORD), "user add printed the password");
+    let serving = tokio::task::spawn_blocking({
+        let path = directory.path().to_owned();
+        move || ServingBinary::start(&path, &variables)
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", serving.address);
+
+    let login = client
+        .post(url("/api/auth/login"))
+        .json(&serde_json::json!({"email": EMAIL, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie_value = session_cookie_value(&login);
+    let cookie = format!("session={cookie_value}");
+    let body: serde_json::Value = login.json().await.unwrap();
+    let mut csrf_tokens = vec![body["csrfToken"].as_str().unwrap().to_owned()];
+
+    let failed = client
+        .post(url("/api/auth/login"))
+        .json(&serde_json::json!({"email": EMAIL, "password": WRONG_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 401);
+
+    let me = client
+        .get(url("/api/auth/me"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+
+    let issued = client
+        .get(url("/api/auth/csrf-token"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(issued.status(), 200);
+    let body: serde_json::Value = issued.json().await.unwrap();
+    csrf_tokens.push(body["csrfToken"].as_str().unwrap().to_owned());
+
+    let logout = client
+        .post(url("/api/auth/logout"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .header("x-csrf-token", csrf_tokens.last().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 200);
+
+    // Stopped first, so that every line it wrote has been collected.
+    let output = serving.process.output().clone();
+    let status = serving.process.terminate(Duration::from_secs(10)).unwrap();
+    assert!(status.success(), "SIGTERM ends serve cleanly: {status}");
+    let log = output.text();
+    let (_, cookie_secret) = cookie_value
+        .split_once('.')
+        .expect("a session id is an id and a secret joined by '.'");
+    let mut secrets = vec![
+        ("the session cookie", cookie_value.as_str()),
+        ("the session secret", cookie_secret),
+        ("the password", PASSWORD),
+        ("the wrong password", WRONG_PASSWORD),
+        ("INTAKE_SECRET_KEY", SECRET_KEY),
+        ("the e-mail address", EMAIL),
+    ];
+    secrets.extend(
+        csrf_tokens
+            .iter()
+            .map(|token| ("a CSRF token", token.as_str())),
+    );
+    for (name, secret) in secrets {
+        assert!(!log.contains(secret), "{name} is in the log:\n{log}");
+    }
+    assert!(log.contains("AUDIT: login.succeeded"), "{log}");
+    assert!(log.contains("SECURITY: login.failed"), "{log}");
+}

@@ -185,3 +185,26 @@ async fn with_redis_stopped_limits_still_refuse_within_the_command_timeout() {
     }
     assert_eq!(statuses, [401, 401, 401, 401, 401, 401, 401, 429]);
 }
+
+#[tokio::test]
+async fn pdf_generation_also_spends_the_pdf_policy() {
+    let server = RedisServer::builder().password("s3cretpw").start();
+    let (app, _) = redis_app(&server, &[("RATE_LIMIT_PDF", "1/60s+0")]).await;
+    let generate = || {
+        app.client
+            .post(app.url("/api/responses/some-response/generate-pdf"))
+            .send()
+    };
+
+    let first = generate().await.unwrap();
+    assert_ne!(first.status(), 429);
+    assert_eq!(header(&first, "x-ratelimit-limit"), "1");
+    assert!(header(&first, "ratelimit-policy").starts_with("\"pdf\";q=1;w=60"));
+    let second = generate().await.unwrap();
+    assert_eq!(second.status(), 429);
+
+    // Other routes still have the whole api budget.
+    let other = app.client.get(app.url("/api/auth/me")).send().await.unwrap();
+    assert_eq!(other.status(), 401);
+    assert_eq!(header(&other, "x-ratelimit-limit"), "100");
+}
