@@ -7,6 +7,6 @@ mod accounts;
 mod auth;
 mod binary;
 mod health;
-mod rate_limit;
 mod oidc;
+mod rate_limit;
 mod stack;

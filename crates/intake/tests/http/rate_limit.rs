@@ -204,7 +204,12 @@ async fn pdf_generation_also_spends_the_pdf_policy() {
     assert_eq!(second.status(), 429);
 
     // Other routes still have the whole api budget.
-    let other = app.client.get(app.url("/api/auth/me")).send().await.unwrap();
+    let other = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(other.status(), 401);
     assert_eq!(header(&other, "x-ratelimit-limit"), "100");
 }
