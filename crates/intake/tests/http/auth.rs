@@ -432,6 +432,7 @@ async fn redis_holds_no_cookie_or_token_and_every_key_has_the_prefix_and_a_ttl()
         let contents = match server.cli(&["TYPE", key]).as_str() {
             "hash" => server.cli(&["HGETALL", key]),
             "zset" => server.cli(&["ZRANGE", key, "0", "-1"]),
+            "string" => server.cli(&["GET", key]),
             other => panic!("unexpected key type {other} for {key}"),
         };
         let everything = format!("{key}\n{contents}");
