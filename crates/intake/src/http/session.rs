@@ -18,6 +18,7 @@ use super::context::RequestContext;
 use super::error::ApiError;
 use crate::app::App;
 use crate::audit::AuditEvent;
+use crate::auth::roles::Role;
 use crate::auth::tokens::short_session_id;
 use crate::config::Mode;
 
@@ -102,6 +103,39 @@ impl Authenticated {
     /// The short keyed hash that stands for the session in logs.
     pub fn short_id(&self) -> &str {
         short_session_id(&self.reference.id_hash)
+    }
+
+    /// The signed-in user's id.
+    pub fn user_id(&self) -> &str {
+        &self.session.details.user_id
+    }
+
+    /// The signed-in user's organization: every record a route touches is
+    /// scoped by it.
+    pub fn organization_id(&self) -> &str {
+        &self.session.details.organization_id
+    }
+
+    /// The role the session was created with.
+    pub fn role(&self) -> Option<Role> {
+        self.session.details.role.parse().ok()
+    }
+
+    /// Whether the session holds `permission`.
+    pub fn has(&self, permission: &str) -> bool {
+        self.session.details.permissions.iter().any(|held| held == permission)
+    }
+
+    /// 403 `Forbidden` (and a `SECURITY:` line) unless the session holds
+    /// `permission`.
+    pub fn require(&self, permission: &'static str) -> Result<(), ApiError> {
+        if self.has(permission) {
+            return Ok(());
+        }
+        self.audit(AuditEvent::security("permission.refused"))
+            .resource("permission", permission)
+            .emit();
+        Err(ApiError::new(StatusCode::FORBIDDEN, "Forbidden"))
     }
 }
 
