@@ -11,7 +11,8 @@
 //! - [`json`]: JSON bodies with the API's error shape.
 //! - [`error`]: the API's one error type and its fixed JSON shape.
 //! - [`middleware`]: request ids, the access line, security headers.
-//! - [`operations`]: `/health`, `/livez`, `/readyz`, `/metrics`.
+//! - [`operations`]: `/health`, `/livez`, `/readyz`, `/metrics`,
+//!   `/openapi.json`.
 
 pub mod auth;
 pub mod context;
@@ -74,6 +75,7 @@ pub fn router(app: App) -> Router {
         .route("/livez", get(operations::get_livez))
         .route("/readyz", get(operations::get_readyz))
         .route("/metrics", get(operations::get_metrics))
+        .route("/openapi.json", get(operations::get_openapi))
         .route("/api/auth/login", post(auth::post_login))
         .route("/api/auth/session-login", post(auth::post_session_login))
         .route("/api/auth/logout", post(auth::post_logout))

@@ -1,4 +1,5 @@
-//! Operational routes: health, liveness, readiness, metrics.
+//! Operational routes: health, liveness, readiness, metrics, and the
+//! OpenAPI document.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -110,4 +111,12 @@ pub async fn get_metrics(State(app): State<App>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics_handle().render(),
     )
+}
+
+/// The OpenAPI 3.1 description of the whole API.
+const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /openapi.json`.
+pub async fn get_openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }

@@ -86,3 +86,20 @@ async fn stopping_the_server_returns_once_requests_are_drained() {
     assert_eq!(app.get("/livez").await.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_api() {
+    let app = TestApp::spawn(&[]).await;
+    let response = app.get("/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let document: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    for path in [
+        "/api/auth/login",
+        "/api/forms/{id}/responses",
+        "/api/audit",
+        "/health",
+    ] {
+        assert!(document["paths"][path].is_object(), "{path} missing");
+    }
+}
