@@ -152,6 +152,7 @@ pub(crate) fn connect_error(url: &str, error: sqlx::Error) -> StorageError {
         | StorageError::Migration { reason }
         | StorageError::Other { reason } => reason,
         StorageError::NotFound => "not found".to_owned(),
+        wrong_status @ StorageError::WrongFormStatus { .. } => wrong_status.to_string(),
     };
     StorageError::Unavailable {
         reason: format!("cannot connect to {}: {reason}", redact_url(url)),

@@ -2,9 +2,10 @@
 //!
 //! Callers decide on what happened, not on which driver said it: the HTTP
 //! layer maps [`StorageError::Unavailable`] to 503, [`StorageError::Conflict`]
-//! to 409 and [`StorageError::NotFound`] to 404 in one place, and the command
-//! line prints the message on one line. So the variants follow the decisions,
-//! and the sqlx error is classified here, once, for both backends.
+//! and [`StorageError::WrongFormStatus`] to 409 and [`StorageError::NotFound`]
+//! to 404 in one place, and the command line prints the message on one line.
+//! So the variants follow the decisions, and the sqlx error is classified
+//! here, once, for both backends.
 //!
 //! Messages are safe to log. They never hold a password (URLs are redacted
 //! before they reach an error) and never a value taken from a row or a bind
@@ -39,16 +40,29 @@ pub enum StorageError {
     },
 
     /// A row with the same unique key already exists (a duplicate e-mail, an
-    /// organization name taken).
+    /// organization name taken), or the row changed under the caller (a
+    /// response checked against a form version that is no longer the
+    /// published one).
     #[error("conflicts with an existing row: {reason}")]
     Conflict {
-        /// The violated constraint, as the database names it.
+        /// The violated constraint, as the database names it, or what
+        /// changed under the caller.
         reason: String,
     },
 
     /// The row asked for does not exist.
     #[error("not found")]
     NotFound,
+
+    /// The form exists, but its status forbids the operation: a response to
+    /// a `draft` (never published) or `retired` form, or an edit or publish
+    /// of a `retired` one. Answered as 409; retrying will not help until the
+    /// form's status changes.
+    #[error("not allowed while the form is {status}")]
+    WrongFormStatus {
+        /// The form's status: `draft` or `retired`.
+        status: String,
+    },
 
     /// Applying the embedded migrations failed, or the database holds
     /// migrations this build does not know (a newer intake ran against it).

@@ -29,26 +29,35 @@
 //!
 //! # Modules
 //!
+//! - [`audit`]: the append-only, MAC-chained audit trail.
 //! - [`database`]: connecting, migrating, health checks.
 //! - [`error`]: [`StorageError`] and the single place sqlx errors are sorted.
+//! - [`forms`]: versioned forms; publishing freezes a version.
 //! - [`organizations`]: the clinics, the unit of tenant isolation.
+//! - [`responses`]: answers, each pinned to the form version it answered.
 //! - [`settings`]: named values intake keeps for itself, such as the
 //!   development secret key.
 //! - `sqlite`, `postgres` (private): each backend's pool and queries.
 //! - [`url`]: backend choice from `DATABASE_URL`, and [`redact_url`].
 //! - [`users`]: the people who sign in, by password or identity provider.
 
+pub mod audit;
 pub mod database;
 pub mod error;
+pub mod forms;
 pub mod organizations;
 mod postgres;
+pub mod responses;
 pub mod settings;
 mod sqlite;
 pub mod url;
 pub mod users;
 
+pub use audit::{AuditFilter, AuditMac, AuditRow, ChainVerification, NewAuditEvent};
 pub use database::{Backend, Database};
 pub use error::StorageError;
+pub use forms::{Form, NewForm};
 pub use organizations::Organization;
+pub use responses::{FormResponse, NewResponse};
 pub use url::redact_url;
 pub use users::{NewUser, OidcIdentity, User};

@@ -7,7 +7,10 @@
 //! variables. Migrations take an advisory lock, so instances that start at the
 //! same moment apply them one at a time.
 
+mod audit;
+mod forms;
 mod organizations;
+mod responses;
 mod settings;
 mod users;
 

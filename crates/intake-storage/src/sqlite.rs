@@ -11,7 +11,10 @@
 //! one that took its read snapshot before another connection wrote fails
 //! with `SQLITE_BUSY` at once, whatever the busy timeout.
 
+mod audit;
+mod forms;
 mod organizations;
+mod responses;
 mod settings;
 mod users;
 

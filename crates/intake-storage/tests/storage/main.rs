@@ -2,7 +2,10 @@
 //! in the local PostgreSQL when one is running (see
 //! `intake_testkit::database`). One test binary, one module per concern.
 
+mod audit;
 mod connection;
+mod forms;
 mod organizations;
+mod responses;
 mod settings;
 mod users;
