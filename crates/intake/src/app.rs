@@ -16,6 +16,7 @@ use intake_storage::Database;
 use rand::RngCore as _;
 use secrecy::ExposeSecret as _;
 
+use crate::audit::Auditor;
 use crate::auth::oidc::IdTokenVerifier;
 use crate::auth::tokens::TokenKeys;
 use crate::config::{Config, Mode, SecretKey};
@@ -31,6 +32,8 @@ pub struct App {
     pub database: Database,
     /// The root of every server-side MAC.
     pub secret_key: Arc<SecretKey>,
+    /// Records audit events in the log and the database's trail.
+    pub audit: Auditor,
     /// Makes and recognizes session ids and CSRF tokens.
     pub tokens: TokenKeys,
     /// Verifies ID tokens, when an identity provider is configured.
@@ -42,7 +45,7 @@ impl App {
     /// the order and what stops start-up.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
         let database = open_database(&config).await?;
-        let secret_key = secret_key(&config, &database).await?;
+        let secret_key = load_secret_key(&config, &database).await?;
         let oidc = config.oidc.as_ref().map(IdTokenVerifier::new).transpose()?;
         let coordinator = connect_coordinator(&config).await?;
         if config.mode == Mode::Production {
@@ -59,6 +62,7 @@ impl App {
         Ok(Self {
             config: Arc::new(config),
             coordinator,
+            audit: Auditor::new(database.clone(), &secret_key),
             database,
             tokens: TokenKeys::new(secret_key.clone()),
             secret_key,
@@ -84,7 +88,11 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
     Ok(database)
 }
 
-async fn secret_key(config: &Config, database: &Database) -> anyhow::Result<SecretKey> {
+/// The secret key: `INTAKE_SECRET_KEY`, or in development (where it may be
+/// unset) the key kept in `database`, made and stored by the first process
+/// that needs one. Every command that computes or checks a MAC (`serve`,
+/// `audit verify`) gets its key here, so they always agree.
+pub async fn load_secret_key(config: &Config, database: &Database) -> anyhow::Result<SecretKey> {
     if let Some(key) = &config.secret_key {
         return Ok(SecretKey::new(key.expose().to_vec()).expect("a configured key is long enough"));
     }

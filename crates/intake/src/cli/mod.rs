@@ -1,10 +1,11 @@
 //! The `intake` command line (SPEC section 2).
 //!
-//! One module per command: `serve`, `check`, `migrate`, `org` (`org add`)
-//! and `user` (`user add`). Each reads the configuration of SPEC section 3
+//! One module per command: `serve`, `check`, `migrate`, `org` (`org add`),
+//! `user` (`user add`) and `audit` (`audit verify`). Each reads the configuration of SPEC section 3
 //! from the environment, and reports failure as one line on stderr naming
 //! the problem, with a non-zero exit.
 
+mod audit;
 mod check;
 mod migrate;
 mod org;
@@ -17,6 +18,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError};
 
+pub use audit::AuditCommand;
 pub use org::OrgCommand;
 pub use user::{AddUser, UserCommand};
 
@@ -50,6 +52,12 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Work with the audit trail.
+    Audit {
+        /// What to do with the audit trail.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
 }
 
 impl Cli {
@@ -62,6 +70,7 @@ impl Cli {
             Command::Migrate => migrate::run().await,
             Command::Org { command } => org::run(command).await,
             Command::User { command } => user::run(command).await,
+            Command::Audit { command } => audit::run(command).await,
         };
         match outcome {
             Ok(code) => code,
