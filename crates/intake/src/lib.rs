@@ -11,10 +11,12 @@
 //! - [`app`]: start-up, in the order that keeps a misconfigured process from
 //!   serving at all.
 //! - [`auth`]: identities: passwords, roles, ID tokens, session ids.
-//! - [`audit`]: `AUDIT:` and `SECURITY:` events.
+//! - [`audit`]: `AUDIT:` and `SECURITY:` events, logged and appended to the
+//!   MAC-chained trail in the database.
 //! - [`http`]: the router, its middleware and the operational routes.
 //! - [`telemetry`]: JSON logs and Prometheus metrics.
-//! - [`cli`]: `intake serve`, `check`, `migrate`, `org add` and `user add`.
+//! - [`cli`]: `intake serve`, `check`, `migrate`, `org add`, `user add` and
+//!   `audit verify`.
 
 pub mod app;
 pub mod audit;

@@ -72,9 +72,9 @@ pub async fn post_login(
     let verified = password::verify_password(request.password, stored_hash).await;
 
     let Some(user) = user.filter(|_| verified) else {
-        AuditEvent::security("login.failed")
-            .origin(&context.client_ip, &context.request_id)
-            .emit();
+        let failed =
+            AuditEvent::security("login.failed").origin(&context.client_ip, &context.request_id);
+        app.audit.record(failed).await;
         return Err(invalid_credentials());
     };
     start_session(&app, &context, &headers, &user, "password").await
@@ -87,20 +87,18 @@ pub async fn post_session_login(
     headers: HeaderMap,
     ApiJson(request): ApiJson<SessionLoginRequest>,
 ) -> Result<Response, ApiError> {
-    let refuse = |event: &'static str| {
-        AuditEvent::security(event)
-            .origin(&context.client_ip, &context.request_id)
-            .emit();
+    let refusal = |event: &'static str| {
+        AuditEvent::security(event).origin(&context.client_ip, &context.request_id)
     };
     let Some(verifier) = &app.oidc else {
-        refuse("login.failed");
+        app.audit.record(refusal("login.failed")).await;
         return Err(invalid_id_token());
     };
     let token = match verifier.verify(request.id_token.expose_secret()).await {
         Ok(token) => token,
         Err(rejection) => {
             tracing::debug!(reason = ?rejection.reason(), "ID token refused");
-            refuse("login.failed");
+            app.audit.record(refusal("login.failed")).await;
             return Err(invalid_id_token());
         }
     };
@@ -115,7 +113,7 @@ pub async fn post_session_login(
         .unwrap_or("respondent")
         .parse::<Role>();
     let (Some(organization), Ok(role)) = (organization, role) else {
-        refuse("permission.refused");
+        app.audit.record(refusal("permission.refused")).await;
         return Err(forbidden());
     };
 
@@ -137,7 +135,7 @@ pub async fn post_session_login(
     let user = match user {
         Ok(user) if user.organization_id == organization.id => user,
         Ok(_) | Err(StorageError::Conflict { .. }) => {
-            refuse("organization.refused");
+            app.audit.record(refusal("organization.refused")).await;
             return Err(forbidden());
         }
         Err(error) => return Err(error.into()),
@@ -166,11 +164,11 @@ async fn start_session(
             .use_session(&previous, None, SessionAction::End, &policy)
             .await;
         if let Ok(SessionOutcome::Done { .. }) = ended {
-            AuditEvent::new("session.rotated", Outcome::Success)
+            let rotated = AuditEvent::new("session.rotated", Outcome::Success)
                 .actor(&user.id, &user.organization_id)
                 .resource("session", short_session_id(&previous.id_hash))
-                .origin(&context.client_ip, &context.request_id)
-                .emit();
+                .origin(&context.client_ip, &context.request_id);
+            app.audit.record(rotated).await;
         }
     }
 
@@ -194,11 +192,11 @@ async fn start_session(
 
     let short_id = short_session_id(&session_id.reference.id_hash);
     for event in ["login.succeeded", "session.created"] {
-        AuditEvent::new(event, Outcome::Success)
+        let succeeded = AuditEvent::new(event, Outcome::Success)
             .actor(&user.id, &user.organization_id)
             .resource("session", short_id)
-            .origin(&context.client_ip, &context.request_id)
-            .emit();
+            .origin(&context.client_ip, &context.request_id);
+        app.audit.record(succeeded).await;
     }
 
     let lifetime_secs = (created.absolute_expires_at_ms - created.created_at_ms) / 1000;
@@ -220,10 +218,10 @@ async fn start_session(
 pub async fn post_logout(State(app): State<App>, request: Request) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     let authenticated = authenticate(&app, &parts, SessionAction::End).await?;
-    authenticated
+    let logged_out = authenticated
         .audit(AuditEvent::new("logout", Outcome::Success))
-        .resource("session", authenticated.short_id())
-        .emit();
+        .resource("session", authenticated.short_id());
+    app.audit.record(logged_out).await;
     let body = json!({"status": "success", "message": "Logged out successfully"});
     let cleared = session_cookie(app.config.mode, "", 0);
     Ok((
@@ -252,10 +250,10 @@ pub async fn get_csrf_token(
             &"the session store did not issue a token",
         ));
     };
-    authenticated
+    let issued = authenticated
         .audit(AuditEvent::new("csrf.issued", Outcome::Success))
-        .resource("session", authenticated.short_id())
-        .emit();
+        .resource("session", authenticated.short_id());
+    app.audit.record(issued).await;
     let body = json!({
         "csrfToken": csrf.token.expose_secret(),
         "expiresIn": seconds_between(authenticated.now_ms, expires_at_ms),
@@ -341,10 +339,10 @@ pub async fn delete_session(
     if authenticated.result != ActionResult::Revoked(true) {
         return Err(ApiError::not_found());
     }
-    authenticated
+    let revoked = authenticated
         .audit(AuditEvent::new("session.revoked", Outcome::Success))
-        .resource("session", short_session_id(&id))
-        .emit();
+        .resource("session", short_session_id(&id));
+    app.audit.record(revoked).await;
     Ok(Json(json!({"status": "success", "revoked": 1})).into_response())
 }
 
@@ -361,10 +359,10 @@ pub async fn post_revoke_others(
         ));
     };
     if revoked > 0 {
-        authenticated
+        let revoked = authenticated
             .audit(AuditEvent::new("session.revoked", Outcome::Success))
-            .resource("user", &authenticated.session.details.user_id)
-            .emit();
+            .resource("user", &authenticated.session.details.user_id);
+        app.audit.record(revoked).await;
     }
     Ok(Json(json!({ "revoked": revoked })).into_response())
 }

@@ -18,6 +18,8 @@ pub struct ApiError {
     status: StatusCode,
     message: Cow<'static, str>,
     retry_after_secs: Option<u64>,
+    /// Per-item details (`{"linkId","message"}`) of a 422.
+    details: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -27,7 +29,15 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after_secs: None,
+            details: None,
         }
+    }
+
+    /// 422 with `message` and one detail per problem found.
+    pub fn unprocessable(message: &'static str, details: impl serde::Serialize) -> Self {
+        let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, message);
+        error.details = serde_json::to_value(details).ok().map(Box::new);
+        error
     }
 
     /// Adds `Retry-After`.
@@ -78,6 +88,14 @@ impl From<intake_storage::StorageError> for ApiError {
     fn from(error: intake_storage::StorageError) -> Self {
         match error {
             intake_storage::StorageError::NotFound => Self::not_found(),
+            intake_storage::StorageError::Conflict { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "The request conflicts with the current state; reload and try again",
+            ),
+            intake_storage::StorageError::WrongFormStatus { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "The form's status does not allow this (it is a draft or retired)",
+            ),
             intake_storage::StorageError::Unavailable { .. } => {
                 tracing::warn!(error = %error, "database unavailable");
                 Self::unavailable()
@@ -89,7 +107,11 @@ impl From<intake_storage::StorageError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "error": self.message }));
+        let mut body = serde_json::json!({ "error": self.message });
+        if let Some(details) = self.details {
+            body["details"] = *details;
+        }
+        let body = Json(body);
         let mut response = (self.status, body).into_response();
         if let Some(seconds) = self.retry_after_secs {
             response

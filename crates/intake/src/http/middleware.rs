@@ -159,10 +159,11 @@ pub async fn refuse_cross_site(
         let request_id = request
             .extensions()
             .get::<RequestId>()
-            .map_or("unknown", RequestId::as_str);
-        AuditEvent::security("csrf.cross_site_refused")
-            .origin("unknown", request_id)
-            .emit();
+            .map_or("unknown", RequestId::as_str)
+            .to_owned();
+        let refused =
+            AuditEvent::security("csrf.cross_site_refused").origin("unknown", &request_id);
+        app.audit.record(refused).await;
         return ApiError::new(StatusCode::FORBIDDEN, "Cross-site request refused").into_response();
     }
     next.run(request).await

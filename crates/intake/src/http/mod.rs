@@ -4,8 +4,10 @@
 //! port 0 and learn the address before the first request, and `intake
 //! serve` drains in-flight requests on SIGTERM.
 //!
+//! - [`audit`]: `GET /api/audit`, the organization's audit trail.
 //! - [`auth`]: login, logout, sessions and CSRF tokens.
 //! - [`rate_limit`]: the `auth` and `api` rate limits and their headers.
+//! - [`forms`], [`responses`]: FHIR forms, their responses and PDFs.
 //! - [`session`]: authenticating a request by its session and CSRF token.
 //! - [`context`]: request id, client IP (behind trusted proxies), user agent.
 //! - [`json`]: JSON bodies with the API's error shape.
@@ -14,13 +16,16 @@
 //! - [`operations`]: `/health`, `/livez`, `/readyz`, `/metrics`,
 //!   `/openapi.json`.
 
+pub mod audit;
 pub mod auth;
 pub mod context;
 pub mod error;
+pub mod forms;
 pub mod json;
 pub mod middleware;
 pub mod operations;
 pub mod rate_limit;
+pub mod responses;
 pub mod session;
 
 use std::future::Future;
@@ -88,6 +93,29 @@ pub fn router(app: App) -> Router {
             post(auth::post_revoke_others),
         )
         .route("/api/diagnostics/csrf", get(auth::get_csrf_diagnostics))
+        .route("/api/forms", get(forms::get_forms).post(forms::post_form))
+        .route(
+            "/api/forms/{id}",
+            get(forms::get_form)
+                .put(forms::put_form)
+                .delete(forms::delete_form),
+        )
+        .route("/api/forms/{id}/publish", post(forms::post_publish))
+        .route("/api/forms/{id}/fhir", get(forms::get_form_fhir))
+        .route(
+            "/api/forms/{id}/responses",
+            get(responses::get_form_responses).post(responses::post_response),
+        )
+        .route("/api/responses/{id}", get(responses::get_response))
+        .route(
+            "/api/responses/{id}/fhir",
+            get(responses::get_response_fhir),
+        )
+        .route(
+            "/api/responses/{id}/generate-pdf",
+            post(responses::post_generate_pdf),
+        )
+        .route("/api/audit", get(audit::get_audit))
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware)
         .with_state(app)

@@ -56,10 +56,14 @@ pub async fn limit_rate(State(app): State<App>, request: Request, next: Next) ->
         decision = app.coordinator.rate_limit("pdf", &policy, &key).await;
     }
     if !decision.allowed {
-        AuditEvent::security("rate_limit.exceeded")
+        // TODO: every refused request appends a row, one at a time across
+        // all instances, so a flood of refusals is a flood of serialized
+        // writes; aggregate repeated refusals of one bucket before the
+        // trail becomes the bottleneck a limiter exists to prevent.
+        let exceeded = AuditEvent::security("rate_limit.exceeded")
             .resource("rate_limit_policy", decision.policy_name)
-            .origin(&context.client_ip, &context.request_id)
-            .emit();
+            .origin(&context.client_ip, &context.request_id);
+        app.audit.record(exceeded).await;
         return refusal(&decision, &policy);
     }
     let mut response = next.run(Request::from_parts(parts, body)).await;

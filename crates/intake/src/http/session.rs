@@ -17,7 +17,7 @@ use secrecy::SecretString;
 use super::context::RequestContext;
 use super::error::ApiError;
 use crate::app::App;
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, Auditor};
 use crate::auth::roles::Role;
 use crate::auth::tokens::short_session_id;
 use crate::config::Mode;
@@ -89,6 +89,8 @@ pub struct Authenticated {
     pub result: ActionResult,
     /// Who asked.
     pub context: RequestContext,
+    /// Where [`Authenticated::require`] records a refusal.
+    auditor: Auditor,
 }
 
 impl Authenticated {
@@ -123,18 +125,27 @@ impl Authenticated {
 
     /// Whether the session holds `permission`.
     pub fn has(&self, permission: &str) -> bool {
-        self.session.details.permissions.iter().any(|held| held == permission)
+        self.session
+            .details
+            .permissions
+            .iter()
+            .any(|held| held == permission)
     }
 
-    /// 403 `Forbidden` (and a `SECURITY:` line) unless the session holds
-    /// `permission`.
+    /// 403 `Forbidden` (and a `permission.refused` security event) unless
+    /// the session holds `permission`.
+    ///
+    /// Synchronous, so that a guard reads `authenticated.require(...)?`: the
+    /// event is recorded on a task of its own, and the refusal does not wait
+    /// for the database.
     pub fn require(&self, permission: &'static str) -> Result<(), ApiError> {
         if self.has(permission) {
             return Ok(());
         }
-        self.audit(AuditEvent::security("permission.refused"))
-            .resource("permission", permission)
-            .emit();
+        let refused = self
+            .audit(AuditEvent::security("permission.refused"))
+            .resource("permission", permission);
+        self.auditor.record_in_background(refused);
         Err(ApiError::new(StatusCode::FORBIDDEN, "Forbidden"))
     }
 }
@@ -167,17 +178,17 @@ pub async fn authenticate(
     match outcome {
         SessionOutcome::Unknown => Err(not_authenticated()),
         SessionOutcome::Expired => {
-            AuditEvent::new("session.expired", crate::audit::Outcome::Success)
+            let expired = AuditEvent::new("session.expired", crate::audit::Outcome::Success)
                 .resource("session", short_id)
-                .origin(&context.client_ip, &context.request_id)
-                .emit();
+                .origin(&context.client_ip, &context.request_id);
+            app.audit.record(expired).await;
             Err(not_authenticated())
         }
         SessionOutcome::CsrfRefused => {
-            AuditEvent::security("csrf.refused")
+            let refused = AuditEvent::security("csrf.refused")
                 .resource("session", short_id)
-                .origin(&context.client_ip, &context.request_id)
-                .emit();
+                .origin(&context.client_ip, &context.request_id);
+            app.audit.record(refused).await;
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "Invalid or expired CSRF token",
@@ -193,6 +204,7 @@ pub async fn authenticate(
             now_ms,
             result,
             context,
+            auditor: app.audit.clone(),
         }),
     }
 }

@@ -227,6 +227,7 @@ async fn no_secret_or_email_reaches_the_log_even_at_debug_while_the_audit_trail_
     const EMAIL: &str = "ada@clinic.example";
     const PASSWORD: &str = "Zebra-Quartz-Password-91";
     const WRONG_PASSWORD: &str = "Wrong-Horse-Secret-77";
+    const DISTINCTIVE_ANSWER: &str = "Quokka-Penicillin-4471";
     let directory = tempfile::tempdir().unwrap();
     let variables = [("INTAKE_SECRET_KEY", SECRET_KEY), ("RUST_LOG", "debug")];
     let organization = run_intake(
@@ -301,6 +302,72 @@ async fn no_secret_or_email_reaches_the_log_even_at_debug_while_the_audit_trail_
     let body: serde_json::Value = issued.json().await.unwrap();
     csrf_tokens.push(body["csrfToken"].as_str().unwrap().to_owned());
 
+    // A form answered with a distinctive value, read back every way.
+    let csrf = csrf_tokens.last().unwrap().clone();
+    let send = |method: reqwest::Method, path: &str, body: Option<serde_json::Value>| {
+        let mut request = client
+            .request(method, url(path))
+            .header(reqwest::header::COOKIE, &cookie)
+            .header("x-csrf-token", &csrf);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let form = serde_json::json!({"title": "Allergy check", "item": [
+        {"linkId": "allergy", "text": "Allergies", "type": "string", "required": true}
+    ]});
+    let created = send(reqwest::Method::POST, "/api/forms", Some(form))
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let form_id = created.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let published = send(
+        reqwest::Method::POST,
+        &format!("/api/forms/{form_id}/publish"),
+        None,
+    );
+    assert_eq!(published.await.unwrap().status(), 200);
+    let answer = serde_json::json!({"status": "completed", "item": [
+        {"linkId": "allergy", "answer": [{"valueString": DISTINCTIVE_ANSWER}]}
+    ]});
+    let path = format!("/api/forms/{form_id}/responses");
+    let stored = send(reqwest::Method::POST, &path, Some(answer))
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), 201);
+    let response_id = stored.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (method, path) in [
+        (
+            reqwest::Method::GET,
+            format!("/api/responses/{response_id}"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/responses/{response_id}/fhir"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/responses/{response_id}/generate-pdf"),
+        ),
+    ] {
+        let answered = send(method, &path, None).await.unwrap();
+        assert_eq!(answered.status(), 200, "{path}");
+    }
+    let refused = serde_json::json!({"status": "completed", "item": [
+        {"linkId": "allergy", "answer": [{"valueInteger": 7}, {"valueString": DISTINCTIVE_ANSWER}]}
+    ]});
+    let refusal = send(reqwest::Method::POST, &path, Some(refused))
+        .await
+        .unwrap();
+    assert_eq!(refusal.status(), 422);
+
     let logout = client
         .post(url("/api/auth/logout"))
         .header(reqwest::header::COOKIE, &cookie)
@@ -325,6 +392,7 @@ async fn no_secret_or_email_reaches_the_log_even_at_debug_while_the_audit_trail_
         ("the wrong password", WRONG_PASSWORD),
         ("INTAKE_SECRET_KEY", SECRET_KEY),
         ("the e-mail address", EMAIL),
+        ("an answer (PHI)", DISTINCTIVE_ANSWER),
     ];
     secrets.extend(
         csrf_tokens

@@ -4,8 +4,10 @@
 mod helpers;
 
 mod accounts;
+mod audit;
 mod auth;
 mod binary;
+mod forms;
 mod health;
 mod oidc;
 mod rate_limit;
