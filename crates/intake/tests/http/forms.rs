@@ -688,3 +688,68 @@ async fn a_pdf_whose_lock_is_held_elsewhere_is_refused_and_the_holders_key_untou
         );
     }
 }
+
+#[tokio::test]
+async fn the_audit_trail_records_the_form_flow_and_holds_no_answer() {
+    let clinic = clinic(&[]).await;
+    let form = published_form(&clinic).await;
+    let app = &clinic.app;
+    let distinctive = "Wombat-Amoxicillin-9023";
+    let mut response = good_response(distinctive);
+    response["item"][4]["item"][0] =
+        answer("history.allergies", json!({"valueString": distinctive}));
+    let (_, stored) = clinic
+        .respondent
+        .call(
+            app,
+            Method::POST,
+            &format!("/api/forms/{form}/responses"),
+            Some(response),
+        )
+        .await;
+    let id = stored["id"].as_str().unwrap();
+    for (method, path) in [
+        (Method::GET, format!("/api/responses/{id}")),
+        (Method::GET, format!("/api/responses/{id}/fhir")),
+        (Method::POST, format!("/api/responses/{id}/generate-pdf")),
+    ] {
+        assert_eq!(
+            clinic.staff.send(app, method, &path, None).await.status(),
+            200,
+            "{path}"
+        );
+    }
+
+    let filter = intake_storage::AuditFilter {
+        from: None,
+        to: None,
+        event: None,
+        after_sequence: 0,
+        limit: 1000,
+    };
+    let rows = app.app.database.audit_events(None, &filter).await.unwrap();
+    let events: Vec<&str> = rows.iter().map(|row| row.content.event.as_str()).collect();
+    for expected in [
+        "form.created",
+        "form.published",
+        "response.submitted",
+        "response.read",
+        "lock.acquired",
+        "lock.released",
+        "pdf.generated",
+    ] {
+        assert!(
+            events.contains(&expected),
+            "{expected} missing from {events:?}"
+        );
+    }
+    let everything = format!("{rows:?}");
+    assert!(
+        !everything.contains(distinctive),
+        "an answer reached the audit trail"
+    );
+    assert!(
+        !everything.contains("riverside.example"),
+        "an e-mail reached the audit trail"
+    );
+}
