@@ -3,29 +3,18 @@
 //! built binary, against an intact trail and against one that was tampered
 //! with directly in the database.
 
-use intake_storage::{AuditRow, NewUser};
+use intake_storage::AuditRow;
 use intake_testkit::database::TestDatabase;
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, SET_COOKIE};
-use secrecy::SecretString;
+use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, config, run_intake};
+use crate::helpers::{PASSWORD, SignedIn, TestApp, config, run_intake};
 
 const KEY: &str = "3c1f0a7c3b9d2e4f6a8c0b1d3e5f7a9c2b4d6e8f0a1c3e5b7d9f1a3c5e7b9d0f";
 const OTHER_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
-const PASSWORD: &str = "correct horse battery staple";
 const ADMIN_EMAIL: &str = "admin@clinic.example";
 const STAFF_EMAIL: &str = "nurse@clinic.example";
-
-/// A signed-in client.
-struct Client {
-    /// `session=VALUE`.
-    cookie: String,
-    /// The cookie's value alone.
-    cookie_value: String,
-    csrf: String,
-}
 
 /// intake in this process on a SQLite file whose URL the test keeps.
 async fn spawn(pairs: &[(&str, &str)]) -> (TestApp, String) {
@@ -35,51 +24,8 @@ async fn spawn(pairs: &[(&str, &str)]) -> (TestApp, String) {
     (TestApp::spawn_with(config, database).await, database_url)
 }
 
-/// Makes a user of `organization` (created when missing) with `role`.
-async fn add_user(app: &TestApp, organization: &str, email: &str, role: &str) -> String {
-    let database = &app.app.database;
-    let organization = match database.organization_by_name(organization).await.unwrap() {
-        Some(organization) => organization,
-        None => database.create_organization(organization).await.unwrap(),
-    };
-    let hash = intake::auth::password::hash_password(SecretString::from(PASSWORD))
-        .await
-        .unwrap();
-    let user = database
-        .create_user(NewUser {
-            organization_id: organization.id,
-            email: Some(email.to_owned()),
-            role: role.to_owned(),
-            password_hash: Some(hash),
-            oidc: None,
-        })
-        .await
-        .unwrap();
-    user.id
-}
-
-async fn login(app: &TestApp, email: &str) -> Client {
-    let response = app
-        .client
-        .post(app.url("/api/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-    let cookie = set_cookie.split(';').next().unwrap().to_owned();
-    let cookie_value = cookie.strip_prefix("session=").unwrap().to_owned();
-    let body: Value = response.json().await.unwrap();
-    Client {
-        cookie,
-        cookie_value,
-        csrf: body["csrfToken"].as_str().unwrap().to_owned(),
-    }
-}
-
 /// `GET path` as `client`: status and JSON body.
-async fn get(app: &TestApp, path: &str, client: Option<&Client>) -> (StatusCode, Value) {
+async fn get(app: &TestApp, path: &str, client: Option<&SignedIn>) -> (StatusCode, Value) {
     let mut request = app.client.get(app.url(path));
     if let Some(client) = client {
         request = request.header(COOKIE, &client.cookie);
@@ -128,9 +74,9 @@ fn event_names(body: &Value) -> Vec<String> {
 #[tokio::test]
 async fn a_login_leaves_chained_rows_that_hold_no_email_cookie_or_token() {
     let (app, _) = spawn(&[("INTAKE_SECRET_KEY", KEY)]).await;
-    let user_id = add_user(&app, "Clinic", STAFF_EMAIL, "staff").await;
+    let user_id = app.add_user("Clinic", STAFF_EMAIL, "staff").await;
 
-    let client = login(&app, STAFF_EMAIL).await;
+    let client = app.sign_in(STAFF_EMAIL).await;
     let rows = trail(&app).await;
 
     let names: Vec<&str> = rows.iter().map(|row| row.content.event.as_str()).collect();
@@ -166,12 +112,13 @@ async fn a_login_leaves_chained_rows_that_hold_no_email_cookie_or_token() {
 #[tokio::test]
 async fn get_audit_shows_an_admin_its_own_organization_and_refuses_staff() {
     let (app, _) = spawn(&[("INTAKE_SECRET_KEY", KEY)]).await;
-    add_user(&app, "Clinic", ADMIN_EMAIL, "admin").await;
-    add_user(&app, "Clinic", STAFF_EMAIL, "staff").await;
-    add_user(&app, "Elsewhere", "admin@elsewhere.example", "admin").await;
-    login(&app, "admin@elsewhere.example").await;
-    let staff = login(&app, STAFF_EMAIL).await;
-    let admin = login(&app, ADMIN_EMAIL).await;
+    app.add_user("Clinic", ADMIN_EMAIL, "admin").await;
+    app.add_user("Clinic", STAFF_EMAIL, "staff").await;
+    app.add_user("Elsewhere", "admin@elsewhere.example", "admin")
+        .await;
+    app.sign_in("admin@elsewhere.example").await;
+    let staff = app.sign_in(STAFF_EMAIL).await;
+    let admin = app.sign_in(ADMIN_EMAIL).await;
     let clinic = app
         .app
         .database
@@ -203,9 +150,9 @@ async fn get_audit_shows_an_admin_its_own_organization_and_refuses_staff() {
 #[tokio::test]
 async fn get_audit_pages_and_filters_and_answers_bad_values_with_400() {
     let (app, _) = spawn(&[("INTAKE_SECRET_KEY", KEY)]).await;
-    add_user(&app, "Clinic", ADMIN_EMAIL, "admin").await;
-    login(&app, ADMIN_EMAIL).await;
-    let admin = login(&app, ADMIN_EMAIL).await;
+    app.add_user("Clinic", ADMIN_EMAIL, "admin").await;
+    app.sign_in(ADMIN_EMAIL).await;
+    let admin = app.sign_in(ADMIN_EMAIL).await;
 
     let (_, first_page) = get(&app, "/api/audit?limit=3", Some(&admin)).await;
     let last = first_page["events"][2]["sequence"].as_i64().unwrap();
@@ -258,9 +205,9 @@ async fn get_audit_pages_and_filters_and_answers_bad_values_with_400() {
 /// intake with `pairs` as its environment; the app and its database URL.
 async fn app_with_a_trail(pairs: &[(&str, &str)]) -> (TestApp, String) {
     let (app, database_url) = spawn(pairs).await;
-    add_user(&app, "Clinic", STAFF_EMAIL, "staff").await;
-    login(&app, STAFF_EMAIL).await;
-    let client = login(&app, STAFF_EMAIL).await;
+    app.add_user("Clinic", STAFF_EMAIL, "staff").await;
+    app.sign_in(STAFF_EMAIL).await;
+    let client = app.sign_in(STAFF_EMAIL).await;
     let logout = app
         .client
         .post(app.url("/api/auth/logout"))

@@ -3,66 +3,17 @@
 
 use std::time::Duration;
 
-use intake_storage::NewUser;
 use intake_testkit::database::TestDatabase;
 use intake_testkit::process::WatchedProcess;
 use intake_testkit::redis::RedisServer;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::{Method, StatusCode};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, config};
+use crate::helpers::{PASSWORD, TestApp, config};
 
 const KEY: &str = "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
-const PASSWORD: &str = "correct horse battery staple";
 const EMAIL: &str = "ada@clinic.example";
-
-/// A signed-in client: its cookie and latest CSRF token.
-struct Client {
-    cookie: String,
-    csrf: String,
-}
-
-async fn add_user(app: &TestApp, email: &str) -> String {
-    let database = &app.app.database;
-    let organization = match database.organization_by_name("Clinic").await.unwrap() {
-        Some(organization) => organization,
-        None => database.create_organization("Clinic").await.unwrap(),
-    };
-    let hash = intake::auth::password::hash_password(SecretString::from(PASSWORD))
-        .await
-        .unwrap();
-    let user = database
-        .create_user(NewUser {
-            organization_id: organization.id,
-            email: Some(email.to_owned()),
-            role: "staff".to_owned(),
-            password_hash: Some(hash),
-            oidc: None,
-        })
-        .await
-        .unwrap();
-    user.id
-}
-
-async fn login(app: &TestApp, email: &str) -> Client {
-    let response = app
-        .client
-        .post(app.url("/api/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-    let cookie = set_cookie.split(';').next().unwrap().to_owned();
-    let body: Value = response.json().await.unwrap();
-    Client {
-        cookie,
-        csrf: body["csrfToken"].as_str().unwrap().to_owned(),
-    }
-}
 
 async fn send(
     app: &TestApp,
@@ -101,7 +52,7 @@ async fn redis_app(server: &RedisServer, extra: &[(&str, &str)]) -> (TestApp, St
 async fn the_full_flow_answers_each_case_with_the_exact_status_and_text() {
     let server = RedisServer::builder().password("s3cretpw").start();
     let (app, _) = redis_app(&server, &[]).await;
-    add_user(&app, EMAIL).await;
+    app.add_user("Clinic", EMAIL, "staff").await;
 
     let response = app
         .client
@@ -120,7 +71,8 @@ async fn the_full_flow_answers_each_case_with_the_exact_status_and_text() {
     assert_eq!(body["status"], "success");
     assert_eq!(body["message"], "Login successful");
     assert_eq!(body["expiresIn"], 14400);
-    let me = Client {
+    let me = crate::helpers::SignedIn {
+        cookie_value: String::new(),
         cookie: set_cookie.split(';').next().unwrap().to_owned(),
         csrf: body["csrfToken"].as_str().unwrap().to_owned(),
     };
@@ -154,7 +106,7 @@ async fn the_full_flow_answers_each_case_with_the_exact_status_and_text() {
             error("Invalid or expired CSRF token")
         )
     );
-    let other = login(&app, EMAIL).await;
+    let other = app.sign_in(EMAIL).await;
     assert_eq!(
         send(&app, Method::POST, guarded, cookie, Some(&other.csrf)).await,
         (
@@ -210,7 +162,7 @@ async fn the_full_flow_answers_each_case_with_the_exact_status_and_text() {
 #[tokio::test]
 async fn an_unknown_email_and_a_wrong_password_get_the_same_answer() {
     for app in [TestApp::spawn(&[]).await] {
-        add_user(&app, EMAIL).await;
+        app.add_user("Clinic", EMAIL, "staff").await;
         for (email, password) in [
             ("nobody@clinic.example", PASSWORD),
             (EMAIL, "wrong password!"),
@@ -258,8 +210,8 @@ async fn malformed_login_bodies_get_clear_errors() {
 #[tokio::test]
 async fn the_in_process_coordinator_runs_the_same_flow() {
     let app = TestApp::spawn(&[]).await;
-    add_user(&app, EMAIL).await;
-    let me = login(&app, EMAIL).await;
+    app.add_user("Clinic", EMAIL, "staff").await;
+    let me = app.sign_in(EMAIL).await;
     let cookie = Some(me.cookie.as_str());
     assert_eq!(
         send(&app, Method::GET, "/api/auth/me", cookie, None)
@@ -312,10 +264,10 @@ async fn two_instances_sharing_redis_share_sessions() {
         ],
     );
     let second = TestApp::spawn_sharing(second_config).await;
-    add_user(&first, EMAIL).await;
+    first.add_user("Clinic", EMAIL, "staff").await;
 
-    let laptop = login(&first, EMAIL).await;
-    let phone = login(&second, EMAIL).await;
+    let laptop = first.sign_in(EMAIL).await;
+    let phone = second.sign_in(EMAIL).await;
     let cookie = Some(laptop.cookie.as_str());
     assert_eq!(
         send(&second, Method::GET, "/api/auth/me", cookie, None)
@@ -368,9 +320,9 @@ async fn two_instances_sharing_redis_share_sessions() {
 async fn a_session_can_revoke_another_of_its_users_sessions_by_id() {
     let server = RedisServer::builder().password("s3cretpw").start();
     let (app, _) = redis_app(&server, &[]).await;
-    add_user(&app, EMAIL).await;
-    let me = login(&app, EMAIL).await;
-    let other = login(&app, EMAIL).await;
+    app.add_user("Clinic", EMAIL, "staff").await;
+    let me = app.sign_in(EMAIL).await;
+    let other = app.sign_in(EMAIL).await;
     let (_, listed) = send(
         &app,
         Method::GET,
@@ -414,8 +366,8 @@ async fn a_session_can_revoke_another_of_its_users_sessions_by_id() {
 async fn redis_holds_no_cookie_or_token_and_every_key_has_the_prefix_and_a_ttl() {
     let server = RedisServer::builder().password("s3cretpw").start();
     let (app, _) = redis_app(&server, &[]).await;
-    add_user(&app, EMAIL).await;
-    let me = login(&app, EMAIL).await;
+    app.add_user("Clinic", EMAIL, "staff").await;
+    let me = app.sign_in(EMAIL).await;
     let cookie = Some(me.cookie.as_str());
     let (_, token) = send(&app, Method::GET, "/api/auth/csrf-token", cookie, None).await;
     let second_token = token["csrfToken"].as_str().unwrap().to_owned();
@@ -501,8 +453,8 @@ impl CommandWatch {
 async fn an_authenticated_get_and_a_csrf_checked_post_cost_at_most_two_redis_commands() {
     let server = RedisServer::builder().password("s3cretpw").start();
     let (app, _) = redis_app(&server, &[]).await;
-    add_user(&app, EMAIL).await;
-    let me = login(&app, EMAIL).await;
+    app.add_user("Clinic", EMAIL, "staff").await;
+    let me = app.sign_in(EMAIL).await;
     let cookie = Some(me.cookie.as_str());
     // Load every script once, so the measured requests show steady state.
     send(&app, Method::GET, "/api/auth/me", cookie, None).await;
@@ -543,8 +495,8 @@ async fn an_authenticated_get_and_a_csrf_checked_post_cost_at_most_two_redis_com
 async fn a_session_unused_past_the_idle_timeout_is_logged_off() {
     let server = RedisServer::builder().password("s3cretpw").start();
     let (app, _) = redis_app(&server, &[("SESSION_IDLE_TIMEOUT_SECS", "2")]).await;
-    add_user(&app, EMAIL).await;
-    let me = login(&app, EMAIL).await;
+    app.add_user("Clinic", EMAIL, "staff").await;
+    let me = app.sign_in(EMAIL).await;
     let cookie = Some(me.cookie.as_str());
     assert_eq!(
         send(&app, Method::GET, "/api/auth/me", cookie, None)
@@ -583,8 +535,8 @@ async fn a_cookie_the_server_did_not_issue_is_not_authenticated() {
 #[tokio::test]
 async fn logging_in_again_replaces_the_old_session() {
     let app = TestApp::spawn(&[]).await;
-    add_user(&app, EMAIL).await;
-    let first = login(&app, EMAIL).await;
+    app.add_user("Clinic", EMAIL, "staff").await;
+    let first = app.sign_in(EMAIL).await;
     let response = app
         .client
         .post(app.url("/api/auth/login"))

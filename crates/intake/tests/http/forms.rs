@@ -4,121 +4,40 @@
 use std::process::Command;
 use std::time::Instant;
 
-use intake_storage::NewUser;
 use intake_testkit::redis::RedisServer;
-use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, redis_variables};
+use crate::helpers::{SignedIn, TestApp, redis_variables};
 
-const PASSWORD: &str = "correct horse battery staple";
 const KEY: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
-
-/// A signed-in user.
-struct Client {
-    cookie: String,
-    csrf: String,
-}
-
-impl Client {
-    async fn call(
-        &self,
-        app: &TestApp,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let response = self.send(app, method, path, body).await;
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn send(
-        &self,
-        app: &TestApp,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut request = app
-            .client
-            .request(method, app.url(path))
-            .header(COOKIE, &self.cookie)
-            .header("x-csrf-token", &self.csrf);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.unwrap()
-    }
-}
 
 /// Two organizations and users of every role.
 struct Clinic {
     app: TestApp,
-    staff: Client,
-    respondent: Client,
-    other_respondent: Client,
-    outsider: Client,
-}
-
-async fn add_user(app: &TestApp, organization: &str, email: &str, role: &str) {
-    let database = &app.app.database;
-    let organization = match database.organization_by_name(organization).await.unwrap() {
-        Some(found) => found,
-        None => database.create_organization(organization).await.unwrap(),
-    };
-    let hash = intake::auth::password::hash_password(PASSWORD.to_owned().into())
-        .await
-        .unwrap();
-    database
-        .create_user(NewUser {
-            organization_id: organization.id,
-            email: Some(email.to_owned()),
-            role: role.to_owned(),
-            password_hash: Some(hash),
-            oidc: None,
-        })
-        .await
-        .unwrap();
-}
-
-async fn sign_in(app: &TestApp, email: &str) -> Client {
-    let response = app
-        .client
-        .post(app.url("/api/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "sign-in of {email}");
-    let cookie = response.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let body: Value = response.json().await.unwrap();
-    Client {
-        cookie,
-        csrf: body["csrfToken"].as_str().unwrap().to_owned(),
-    }
+    staff: SignedIn,
+    respondent: SignedIn,
+    other_respondent: SignedIn,
+    outsider: SignedIn,
 }
 
 async fn clinic(extra: &[(&str, &str)]) -> Clinic {
     let mut pairs = vec![("RATE_LIMIT_AUTH", "100/60s+0"), ("INTAKE_SECRET_KEY", KEY)];
     pairs.extend_from_slice(extra);
     let app = TestApp::spawn(&pairs).await;
-    add_user(&app, "Riverside", "staff@riverside.example", "staff").await;
-    add_user(&app, "Riverside", "pat@riverside.example", "respondent").await;
-    add_user(&app, "Riverside", "sam@riverside.example", "respondent").await;
-    add_user(&app, "Hillcrest", "staff@hillcrest.example", "staff").await;
+    app.add_user("Riverside", "staff@riverside.example", "staff")
+        .await;
+    app.add_user("Riverside", "pat@riverside.example", "respondent")
+        .await;
+    app.add_user("Riverside", "sam@riverside.example", "respondent")
+        .await;
+    app.add_user("Hillcrest", "staff@hillcrest.example", "staff")
+        .await;
     Clinic {
-        staff: sign_in(&app, "staff@riverside.example").await,
-        respondent: sign_in(&app, "pat@riverside.example").await,
-        other_respondent: sign_in(&app, "sam@riverside.example").await,
-        outsider: sign_in(&app, "staff@hillcrest.example").await,
+        staff: app.sign_in("staff@riverside.example").await,
+        respondent: app.sign_in("pat@riverside.example").await,
+        other_respondent: app.sign_in("sam@riverside.example").await,
+        outsider: app.sign_in("staff@hillcrest.example").await,
         app,
     }
 }

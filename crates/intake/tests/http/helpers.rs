@@ -203,3 +203,102 @@ impl ServingBinary {
         Self { process, address }
     }
 }
+
+/// The password of every user a test makes with [`TestApp::add_user`].
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A signed-in client: its session cookie and latest CSRF token.
+pub struct SignedIn {
+    /// `session=VALUE`, as a `Cookie` header carries it.
+    pub cookie: String,
+    /// The cookie's value alone.
+    pub cookie_value: String,
+    /// The CSRF token the sign-in answered.
+    pub csrf: String,
+}
+
+impl SignedIn {
+    /// Sends `method path` with the session and CSRF token, and a JSON body.
+    pub async fn send(
+        &self,
+        app: &TestApp,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = app
+            .client
+            .request(method, app.url(path))
+            .header(reqwest::header::COOKIE, &self.cookie)
+            .header("x-csrf-token", &self.csrf);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// [`SignedIn::send`], answering the status and the JSON body.
+    pub async fn call(
+        &self,
+        app: &TestApp,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let response = self.send(app, method, path, body).await;
+        let status = response.status();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+impl TestApp {
+    /// Makes a user of `organization` (created when missing) with `role`
+    /// and [`PASSWORD`]; answers the user's id.
+    pub async fn add_user(&self, organization: &str, email: &str, role: &str) -> String {
+        let database = &self.app.database;
+        let organization = match database.organization_by_name(organization).await.unwrap() {
+            Some(found) => found,
+            None => database.create_organization(organization).await.unwrap(),
+        };
+        let hash = intake::auth::password::hash_password(PASSWORD.to_owned().into())
+            .await
+            .unwrap();
+        let user = database
+            .create_user(intake_storage::NewUser {
+                organization_id: organization.id,
+                email: Some(email.to_owned()),
+                role: role.to_owned(),
+                password_hash: Some(hash),
+                oidc: None,
+            })
+            .await
+            .unwrap();
+        user.id
+    }
+
+    /// Signs `email` in with [`PASSWORD`].
+    pub async fn sign_in(&self, email: &str) -> SignedIn {
+        let response = self
+            .client
+            .post(self.url("/api/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "sign-in of {email}");
+        let set_cookie = response.headers()[reqwest::header::SET_COOKIE]
+            .to_str()
+            .unwrap();
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let cookie_value = cookie.split_once('=').unwrap().1.to_owned();
+        let body: serde_json::Value = response.json().await.unwrap();
+        SignedIn {
+            cookie,
+            cookie_value,
+            csrf: body["csrfToken"].as_str().unwrap().to_owned(),
+        }
+    }
+}
