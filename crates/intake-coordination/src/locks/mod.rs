@@ -234,7 +234,10 @@ impl Coordinator {
                     };
                     return Ok(LockGuard::start(held, fencing_token, sent_at));
                 }
-                Attempt::Held { held_for } => held_for,
+                Attempt::Held { held_for } => {
+                    metrics::counter!("intake_lock_contentions_total").increment(1);
+                    held_for
+                }
             };
             let Some(remaining) = deadline
                 .and_then(|deadline| deadline.checked_duration_since(Instant::now()))
