@@ -6,13 +6,20 @@
 //! `options=-c search_path=...` for a schema, and the `PG*` environment
 //! variables. Migrations take an advisory lock, so instances that start at the
 //! same moment apply them one at a time.
+//!
+//! The submodules hold only the queries that differ from SQLite's; those
+//! the two backends share are compiled in here from `src/shared/` as the
+//! `shared` module (see the crate documentation).
 
 mod audit;
 mod forms;
-mod organizations;
 mod responses;
-mod settings;
-mod users;
+#[allow(
+    clippy::duplicate_mod,
+    reason = "src/shared/ is compiled once against each backend's driver"
+)]
+#[path = "shared/mod.rs"]
+mod shared;
 
 use std::str::FromStr;
 
@@ -23,6 +30,13 @@ use crate::StorageError;
 use crate::database::{CONNECT_TIMEOUT, connect_error};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The store the queries in `src/shared/` are implemented on when compiled
+/// as this backend's `shared` module.
+type BackendStore = PostgresStore;
+
+/// The sqlx driver those queries are compiled against here.
+type BackendDriver = sqlx::Postgres;
 
 /// A pool of connections to one PostgreSQL database.
 #[derive(Debug, Clone)]

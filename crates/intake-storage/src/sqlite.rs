@@ -10,13 +10,20 @@
 //! should begin with `BEGIN IMMEDIATE` (`Connection::begin_with`); a deferred
 //! one that took its read snapshot before another connection wrote fails
 //! with `SQLITE_BUSY` at once, whatever the busy timeout.
+//!
+//! The submodules hold only the queries that differ from PostgreSQL's; those
+//! the two backends share are compiled in here from `src/shared/` as the
+//! `shared` module (see the crate documentation).
 
 mod audit;
 mod forms;
-mod organizations;
 mod responses;
-mod settings;
-mod users;
+#[allow(
+    clippy::duplicate_mod,
+    reason = "src/shared/ is compiled once against each backend's driver"
+)]
+#[path = "shared/mod.rs"]
+mod shared;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -32,6 +39,13 @@ use crate::database::{CONNECT_TIMEOUT, connect_error};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The store the queries in `src/shared/` are implemented on when compiled
+/// as this backend's `shared` module.
+type BackendStore = SqliteStore;
+
+/// The sqlx driver those queries are compiled against here.
+type BackendDriver = sqlx::Sqlite;
 
 /// A pool of connections to one SQLite file.
 #[derive(Debug, Clone)]

@@ -1,4 +1,6 @@
-//! The `forms` and `form_versions` tables on PostgreSQL.
+//! Writing the `forms` and `form_versions` tables on PostgreSQL: each write's
+//! transaction, its lock and its timestamps. The reads, and the statements
+//! that are the same on both backends, are in `src/shared/forms.rs`.
 //!
 //! Every write is a transaction that first reads the form's row `FOR
 //! UPDATE`: a second instance writing the same form waits on that row
@@ -8,13 +10,14 @@
 //! version number were ever taken twice anyway, the primary key on
 //! `(form_id, version)` refuses it as [`StorageError::Conflict`].
 
-use sqlx::{Executor, PgConnection, Postgres, Transaction};
+use sqlx::{PgConnection, Postgres, Transaction};
 
 use crate::StorageError;
-use crate::forms::{ACTIVE, RETIRED, select_forms};
-use crate::forms::{Edit, Form, FormContent, FormHead, FormRow, NewForm, Version};
+use crate::forms::{ACTIVE, Edit, Form, FormContent, FormHead, NewForm, RETIRED};
 use crate::postgres::PostgresStore;
-use crate::users::insert_error;
+use crate::postgres::shared::{
+    insert_form_in, insert_version, read_back, update_unpublished_version,
+};
 
 /// How [`form_head`] locks the form's row until the transaction ends.
 #[derive(Debug, Clone, Copy)]
@@ -34,30 +37,6 @@ impl PostgresStore {
         let mut transaction = self.pool.begin().await?;
         let outcome = insert_form_in(&mut transaction, id, new_form).await;
         finish(transaction, outcome).await
-    }
-
-    pub(crate) async fn form(
-        &self,
-        organization_id: &str,
-        form_id: &str,
-        version: Version,
-    ) -> Result<Option<Form>, StorageError> {
-        select_form(&self.pool, organization_id, form_id, version).await
-    }
-
-    pub(crate) async fn list_forms(
-        &self,
-        organization_id: &str,
-    ) -> Result<Vec<Form>, StorageError> {
-        let rows: Vec<FormRow> = sqlx::query_as(concat!(
-            select_forms!(),
-            " WHERE f.organization_id = $1 AND v.version = f.latest_version \
-             ORDER BY f.created_at DESC, f.id"
-        ))
-        .bind(organization_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(Form::try_from).collect()
     }
 
     pub(crate) async fn update_form(
@@ -115,23 +94,6 @@ pub(crate) async fn finish<T>(
             Err(error)
         }
     }
-}
-
-async fn insert_form_in(
-    connection: &mut PgConnection,
-    id: &str,
-    new_form: &NewForm,
-) -> Result<Form, StorageError> {
-    let organization_id = &new_form.organization_id;
-    sqlx::query("INSERT INTO forms (id, organization_id, created_by) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(organization_id)
-        .bind(&new_form.created_by)
-        .execute(&mut *connection)
-        .await
-        .map_err(insert_error)?;
-    insert_version(connection, id, 1, &FormContent::from(new_form)).await?;
-    read_back(connection, organization_id, id).await
 }
 
 async fn update_form_in(
@@ -250,90 +212,4 @@ pub(crate) async fn form_head(
         .fetch_optional(connection)
         .await?;
     Ok(head)
-}
-
-async fn select_form<'c>(
-    executor: impl Executor<'c, Database = Postgres>,
-    organization_id: &str,
-    form_id: &str,
-    version: Version,
-) -> Result<Option<Form>, StorageError> {
-    let query = match version {
-        Version::Latest => sqlx::query_as(concat!(
-            select_forms!(),
-            " WHERE f.organization_id = $1 AND f.id = $2 AND v.version = f.latest_version"
-        )),
-        Version::Published => sqlx::query_as(concat!(
-            select_forms!(),
-            " WHERE f.organization_id = $1 AND f.id = $2 AND v.version = f.published_version"
-        )),
-        Version::Exact(_) => sqlx::query_as(concat!(
-            select_forms!(),
-            " WHERE f.organization_id = $1 AND f.id = $2 AND v.version = $3"
-        )),
-    };
-    let mut query = query.bind(organization_id).bind(form_id);
-    if let Version::Exact(number) = version {
-        query = query.bind(number);
-    }
-    let row: Option<FormRow> = query.fetch_optional(executor).await?;
-    row.map(Form::try_from).transpose()
-}
-
-async fn insert_version(
-    connection: &mut PgConnection,
-    form_id: &str,
-    version: i32,
-    content: &FormContent<'_>,
-) -> Result<(), StorageError> {
-    sqlx::query(
-        "INSERT INTO form_versions (form_id, version, title, description, definition) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(form_id)
-    .bind(version)
-    .bind(content.title)
-    .bind(content.description)
-    .bind(content.definition)
-    .execute(connection)
-    .await?;
-    Ok(())
-}
-
-async fn update_unpublished_version(
-    connection: &mut PgConnection,
-    form_id: &str,
-    version: i32,
-    content: &FormContent<'_>,
-) -> Result<(), StorageError> {
-    let updated = sqlx::query(
-        "UPDATE form_versions SET title = $1, description = $2, definition = $3 \
-         WHERE form_id = $4 AND version = $5 AND published_at IS NULL",
-    )
-    .bind(content.title)
-    .bind(content.description)
-    .bind(content.definition)
-    .bind(form_id)
-    .bind(version)
-    .execute(connection)
-    .await?;
-    if updated.rows_affected() != 1 {
-        return Err(StorageError::Other {
-            reason: format!("form version {version} was not an unpublished version"),
-        });
-    }
-    Ok(())
-}
-
-/// The latest version of a form this transaction found or wrote, which is
-/// therefore there.
-async fn read_back(
-    connection: &mut PgConnection,
-    organization_id: &str,
-    form_id: &str,
-) -> Result<Form, StorageError> {
-    let form = select_form(connection, organization_id, form_id, Version::Latest).await?;
-    form.ok_or_else(|| StorageError::Other {
-        reason: "a form written in this transaction could not be read back".to_owned(),
-    })
 }

@@ -1,4 +1,6 @@
-//! The `responses` table on SQLite.
+//! Inserting into the `responses` table on SQLite, under the form's lock;
+//! reading responses is the same on both backends, in
+//! `src/shared/responses.rs`.
 
 use sqlx::SqliteConnection;
 
@@ -20,52 +22,6 @@ impl SqliteStore {
         let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let outcome = insert_response_in(&mut transaction, id, new_response).await;
         finish(transaction, outcome).await
-    }
-
-    pub(crate) async fn response(
-        &self,
-        organization_id: &str,
-        response_id: &str,
-    ) -> Result<Option<FormResponse>, StorageError> {
-        let row: Option<ResponseRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            response_columns!(),
-            " FROM responses WHERE organization_id = ? AND id = ?"
-        ))
-        .bind(organization_id)
-        .bind(response_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(FormResponse::try_from).transpose()
-    }
-
-    pub(crate) async fn list_responses(
-        &self,
-        organization_id: &str,
-        form_id: &str,
-        respondent_id: Option<&str>,
-    ) -> Result<Vec<FormResponse>, StorageError> {
-        let query = match respondent_id {
-            Some(respondent_id) => sqlx::query_as(concat!(
-                "SELECT ",
-                response_columns!(),
-                " FROM responses WHERE organization_id = ? AND form_id = ? \
-                 AND respondent_id = ? ORDER BY authored_at DESC, id"
-            ))
-            .bind(organization_id)
-            .bind(form_id)
-            .bind(respondent_id),
-            None => sqlx::query_as(concat!(
-                "SELECT ",
-                response_columns!(),
-                " FROM responses WHERE organization_id = ? AND form_id = ? \
-                 ORDER BY authored_at DESC, id"
-            ))
-            .bind(organization_id)
-            .bind(form_id),
-        };
-        let rows: Vec<ResponseRow> = query.fetch_all(&self.pool).await?;
-        rows.into_iter().map(FormResponse::try_from).collect()
     }
 }
 

@@ -1,10 +1,10 @@
-//! The `users` table on SQLite.
+//! The `users` table, on either backend.
 
+use super::BackendStore;
 use crate::StorageError;
-use crate::sqlite::SqliteStore;
 use crate::users::{NewUser, OidcIdentity, User, UserRow, insert_error, user_columns};
 
-impl SqliteStore {
+impl BackendStore {
     pub(crate) async fn insert_user(
         &self,
         id: &str,
@@ -13,7 +13,7 @@ impl SqliteStore {
         let (issuer, subject) = identity_parts(new_user.oidc.as_ref());
         let row: UserRow = sqlx::query_as(concat!(
             "INSERT INTO users (id, organization_id, email, role, password_hash, \
-             oidc_issuer, oidc_subject) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ",
+             oidc_issuer, oidc_subject) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
             user_columns!()
         ))
         .bind(id)
@@ -30,8 +30,11 @@ impl SqliteStore {
     }
 
     /// Inserts `new_user` unless a user already has its identity, in which
-    /// case nothing happens. SQLite runs one write at a time, so of racing
-    /// inserts exactly one stores its row.
+    /// case nothing happens. Of racing inserts of the same identity exactly
+    /// one stores its row: SQLite runs one write at a time, and on
+    /// PostgreSQL the later insert waits for the first one's transaction and
+    /// then does nothing. There, one that also collides on the e-mail may
+    /// fail on that index instead, which the caller handles.
     pub(crate) async fn insert_oidc_user_if_absent(
         &self,
         id: &str,
@@ -40,7 +43,7 @@ impl SqliteStore {
         let (issuer, subject) = identity_parts(new_user.oidc.as_ref());
         sqlx::query(
             "INSERT INTO users (id, organization_id, email, role, password_hash, \
-             oidc_issuer, oidc_subject) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             oidc_issuer, oidc_subject) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (oidc_issuer, oidc_subject) DO NOTHING",
         )
         .bind(id)
@@ -65,13 +68,13 @@ impl SqliteStore {
             Some(organization_id) => sqlx::query_as(concat!(
                 "SELECT ",
                 user_columns!(),
-                " FROM users WHERE organization_id = ? AND id = ?"
+                " FROM users WHERE organization_id = $1 AND id = $2"
             ))
             .bind(organization_id),
             None => sqlx::query_as(concat!(
                 "SELECT ",
                 user_columns!(),
-                " FROM users WHERE id = ?"
+                " FROM users WHERE id = $1"
             )),
         };
         let row: Option<UserRow> = query.bind(id).fetch_optional(&self.pool).await?;
@@ -82,7 +85,7 @@ impl SqliteStore {
         let row: Option<UserRow> = sqlx::query_as(concat!(
             "SELECT ",
             user_columns!(),
-            " FROM users WHERE email = ?"
+            " FROM users WHERE email = $1"
         ))
         .bind(email)
         .fetch_optional(&self.pool)
@@ -98,7 +101,7 @@ impl SqliteStore {
         let row: Option<UserRow> = sqlx::query_as(concat!(
             "SELECT ",
             user_columns!(),
-            " FROM users WHERE oidc_issuer = ? AND oidc_subject = ?"
+            " FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2"
         ))
         .bind(issuer)
         .bind(subject)
@@ -109,7 +112,9 @@ impl SqliteStore {
 
     /// Links `identity` to the user of `organization_id` with `email` if it
     /// has no identity yet. One statement, so of two racers only the first
-    /// finds the identity unset.
+    /// finds the identity unset: SQLite runs one write at a time, and on
+    /// PostgreSQL the second waits for the first one's row lock, re-checks
+    /// the condition, finds the identity set and updates nothing.
     pub(crate) async fn link_oidc_identity(
         &self,
         identity: &OidcIdentity,
@@ -117,8 +122,8 @@ impl SqliteStore {
         email: &str,
     ) -> Result<Option<User>, StorageError> {
         let row: Option<UserRow> = sqlx::query_as(concat!(
-            "UPDATE users SET oidc_issuer = ?, oidc_subject = ? \
-             WHERE email = ? AND organization_id = ? AND oidc_issuer IS NULL \
+            "UPDATE users SET oidc_issuer = $1, oidc_subject = $2 \
+             WHERE email = $3 AND organization_id = $4 AND oidc_issuer IS NULL \
              RETURNING ",
             user_columns!()
         ))

@@ -1,17 +1,17 @@
-//! The `organizations` table on SQLite.
+//! The `organizations` table, on either backend.
 
+use super::BackendStore;
 use crate::StorageError;
 use crate::organizations::{Organization, OrganizationRow, organization_columns};
-use crate::sqlite::SqliteStore;
 
-impl SqliteStore {
+impl BackendStore {
     pub(crate) async fn insert_organization(
         &self,
         id: &str,
         name: &str,
     ) -> Result<Organization, StorageError> {
         let row: OrganizationRow = sqlx::query_as(concat!(
-            "INSERT INTO organizations (id, name) VALUES (?, ?) RETURNING ",
+            "INSERT INTO organizations (id, name) VALUES ($1, $2) RETURNING ",
             organization_columns!()
         ))
         .bind(id)
@@ -28,7 +28,7 @@ impl SqliteStore {
         let row: Option<OrganizationRow> = sqlx::query_as(concat!(
             "SELECT ",
             organization_columns!(),
-            " FROM organizations WHERE id = ?"
+            " FROM organizations WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -43,7 +43,7 @@ impl SqliteStore {
         let row: Option<OrganizationRow> = sqlx::query_as(concat!(
             "SELECT ",
             organization_columns!(),
-            " FROM organizations WHERE name = ?"
+            " FROM organizations WHERE name = $1"
         ))
         .bind(name)
         .fetch_optional(&self.pool)

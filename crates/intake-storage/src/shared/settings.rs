@@ -1,17 +1,19 @@
-//! The `settings` table on PostgreSQL.
+//! The `settings` table, on either backend.
 
+use super::BackendStore;
 use crate::StorageError;
-use crate::postgres::PostgresStore;
 
-impl PostgresStore {
+impl BackendStore {
     /// Stores `value` under `name` unless a value is already there, and
     /// returns whichever value is stored.
     ///
-    /// Two statements, on purpose. When another instance inserted first, the
-    /// `INSERT` waits for its transaction and then does nothing; the `SELECT`
-    /// then takes a fresh snapshot (read committed) and sees that row. A single
-    /// statement reading its own snapshot could miss a row committed after it
-    /// began and return nothing.
+    /// Two statements, on purpose. SQLite runs one write at a time, so of two
+    /// racing inserts one stores its value and the other does nothing; both
+    /// then read the winner's. On PostgreSQL, when another instance inserted
+    /// first, the `INSERT` waits for its transaction and then does nothing;
+    /// the `SELECT` then takes a fresh snapshot (read committed) and sees that
+    /// row. A single statement reading its own snapshot could miss a row
+    /// committed after it began and return nothing.
     pub(crate) async fn get_or_insert_setting(
         &self,
         name: &str,
