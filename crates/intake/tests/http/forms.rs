@@ -4,11 +4,12 @@
 use std::process::Command;
 use std::time::Instant;
 
+use intake_testkit::database::TestDatabase;
 use intake_testkit::redis::RedisServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{SignedIn, TestApp, redis_variables};
+use crate::helpers::{SignedIn, TestApp, config, redis_variables};
 
 const KEY: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
 
@@ -22,9 +23,13 @@ struct Clinic {
 }
 
 async fn clinic(extra: &[(&str, &str)]) -> Clinic {
+    clinic_on(TestDatabase::sqlite(), extra).await
+}
+
+async fn clinic_on(database: TestDatabase, extra: &[(&str, &str)]) -> Clinic {
     let mut pairs = vec![("RATE_LIMIT_AUTH", "100/60s+0"), ("INTAKE_SECRET_KEY", KEY)];
     pairs.extend_from_slice(extra);
-    let app = TestApp::spawn(&pairs).await;
+    let app = TestApp::spawn_with(config(&database, &pairs), database).await;
     app.add_user("Riverside", "staff@riverside.example", "staff")
         .await;
     app.add_user("Riverside", "pat@riverside.example", "respondent")
@@ -671,4 +676,55 @@ async fn the_audit_trail_records_the_form_flow_and_holds_no_answer() {
         !everything.contains("riverside.example"),
         "an e-mail reached the audit trail"
     );
+}
+
+#[tokio::test]
+async fn the_whole_form_flow_runs_on_postgresql_too() {
+    let Some(database) = TestDatabase::postgres() else {
+        eprintln!("skipping: no PostgreSQL answers on 127.0.0.1:5432");
+        return;
+    };
+    let clinic = clinic_on(database, &[]).await;
+    let app = &clinic.app;
+    let form = published_form(&clinic).await;
+    let path = format!("/api/forms/{form}/responses");
+    let (status, stored) = clinic
+        .respondent
+        .call(app, Method::POST, &path, Some(good_response("Ada")))
+        .await;
+    assert_eq!(status, 201, "{stored}");
+    let id = stored["id"].as_str().unwrap();
+
+    let mut edited = intake_form();
+    edited["title"] = json!("New patient intake (2027)");
+    let (_, draft) = clinic
+        .staff
+        .call(
+            app,
+            Method::PUT,
+            &format!("/api/forms/{form}"),
+            Some(edited),
+        )
+        .await;
+    assert_eq!(draft["version"], 2);
+    let pdf = clinic
+        .staff
+        .send(
+            app,
+            Method::POST,
+            &format!("/api/responses/{id}/generate-pdf"),
+            None,
+        )
+        .await;
+    assert_eq!(pdf.status(), 200);
+    let (status, _) = clinic
+        .outsider
+        .call(app, Method::GET, &format!("/api/responses/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+
+    let verification = app.app.audit.verify(100).await.unwrap();
+    println!("PostgreSQL audit chain: {verification:?}");
+    assert!(verification.broken.is_none(), "{verification:?}");
+    assert!(verification.events >= 5, "{verification:?}");
 }

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use intake_testkit::database::TestDatabase;
-use intake_testkit::redis::RedisServer;
+use intake_testkit::redis::{RedisCluster, RedisSentinelGroup, RedisServer};
 
 use crate::helpers::{TestApp, config, redis_variables};
 
@@ -177,4 +177,69 @@ fn info_field(server: &RedisServer, field: &str) -> String {
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| panic!("{field} not in INFO"))
+}
+
+#[tokio::test]
+async fn health_reports_sentinel_mode_through_the_configured_sentinels() {
+    let group = RedisSentinelGroup::start("intake-master", 3, Some("s3cretpw"));
+    let sentinels = group.sentinel_addrs().join(",");
+    let app = TestApp::spawn(&[
+        ("REDIS_SENTINELS", &sentinels),
+        ("REDIS_SENTINEL_MASTER", group.master_name()),
+        ("REDIS_PASSWORD", "s3cretpw"),
+    ])
+    .await;
+
+    let (status, health) = app.health().await;
+
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["redis"]["mode"], "sentinel");
+    assert_eq!(health["redis"]["status"], "connected");
+    assert_eq!(health["redis"]["server"]["role"], "master");
+}
+
+#[tokio::test]
+async fn on_redis_cluster_sessions_and_rate_limits_keep_their_keys_in_one_slot() {
+    let cluster = RedisCluster::start(3, Some("s3cretpw"));
+    let nodes = cluster.node_addrs().join(",");
+    let app = TestApp::spawn(&[
+        ("REDIS_CLUSTER_NODES", &nodes),
+        ("REDIS_PASSWORD", "s3cretpw"),
+        ("RATE_LIMIT_AUTH", "100/60s+0"),
+    ])
+    .await;
+    let (status, health) = app.health().await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["redis"]["mode"], "cluster");
+
+    // Multi-key scripts (session, CSRF tokens, the user's index) would fail
+    // with CROSSSLOT if their keys did not share a hash tag.
+    app.add_user("Clinic", "ada@clinic.example", "staff").await;
+    let first = app.sign_in("ada@clinic.example").await;
+    let second = app.sign_in("ada@clinic.example").await;
+    let (status, listed) = first
+        .call(&app, reqwest::Method::GET, "/api/auth/sessions", None)
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 2);
+    let (status, revoked) = first
+        .call(
+            &app,
+            reqwest::Method::POST,
+            "/api/auth/sessions/revoke-others",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), revoked),
+        (200, serde_json::json!({"revoked": 1}))
+    );
+    let (status, _) = second
+        .call(&app, reqwest::Method::GET, "/api/auth/me", None)
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = first
+        .call(&app, reqwest::Method::POST, "/api/auth/logout", None)
+        .await;
+    assert_eq!(status, 200);
 }
