@@ -55,6 +55,8 @@ pub struct RedisServerBuilder {
     port: Option<u16>,
     password: Option<String>,
     tls: bool,
+    /// The server certificate names its address only in its common name.
+    name_in_common_name_only: bool,
     /// Option names, without the leading `--`, and their values.
     options: Vec<(String, Vec<String>)>,
 }
@@ -73,6 +75,16 @@ impl RedisServerBuilder {
     /// [`RedisServer::ca_cert_path`]). Clients need no certificate.
     pub fn tls(mut self) -> Self {
         self.tls = true;
+        self
+    }
+
+    /// Serves TLS with a certificate that names `127.0.0.1` only in its
+    /// common name, with no subject alternative name, as GCP Memorystore's
+    /// certificates do. Clients that check names against subject alternative
+    /// names only (rustls) refuse it unless told to skip the name.
+    pub fn tls_with_name_in_common_name_only(mut self) -> Self {
+        self.tls = true;
+        self.name_in_common_name_only = true;
         self
     }
 
@@ -141,7 +153,10 @@ impl RedisServerBuilder {
             .tempdir()
             .map_err(|error| format!("failed to create a directory: {error}"))?;
         let tls = if self.tls {
-            Some(TlsFiles::generate(directory.path())?)
+            Some(TlsFiles::generate(
+                directory.path(),
+                self.name_in_common_name_only,
+            )?)
         } else {
             None
         };

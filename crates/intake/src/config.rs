@@ -488,6 +488,14 @@ fn redis_settings(env: &Environment<'_>) -> Result<Option<RedisSettings>, Config
             ConfigError::new("REDIS_CA_CERT", format!("cannot read {path}: {error}"))
         })?),
     };
+    let tls_verify_hostname = env.flag("REDIS_TLS_VERIFY_HOSTNAME")?.unwrap_or(true);
+    if !tls_verify_hostname && ca_cert_pem.is_none() {
+        return Err(ConfigError::new(
+            "REDIS_TLS_VERIFY_HOSTNAME",
+            "false needs REDIS_CA_CERT: without a private CA, any publicly trusted \
+             certificate would be accepted",
+        ));
+    }
     let defaults = RedisSettings::standalone("", 0);
     Ok(Some(RedisSettings {
         topology,
@@ -495,6 +503,7 @@ fn redis_settings(env: &Environment<'_>) -> Result<Option<RedisSettings>, Config
         password: password.or(env.secret("REDIS_PASSWORD")?),
         tls,
         ca_cert_pem,
+        tls_verify_hostname,
         pool_size: env.parsed("REDIS_POOL_SIZE", defaults.pool_size, "a count")?,
         min_idle: env.parsed("REDIS_MIN_IDLE", defaults.min_idle, "a count")?,
         connect_timeout: env.millis("REDIS_CONNECT_TIMEOUT_MS", 5000)?,
@@ -681,6 +690,16 @@ mod tests {
         .unwrap();
         let password = config.redis.unwrap().password.unwrap();
         assert_eq!(password.expose_secret(), "from-file");
+    }
+
+    #[test]
+    fn skipping_the_hostname_check_needs_a_private_ca() {
+        let error = config(&[
+            ("REDIS_URL", "rediss://:pw@10.0.0.3:6378"),
+            ("REDIS_TLS_VERIFY_HOSTNAME", "false"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.variable, "REDIS_TLS_VERIFY_HOSTNAME");
     }
 
     #[test]

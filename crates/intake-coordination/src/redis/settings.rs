@@ -66,6 +66,11 @@ pub struct RedisSettings {
     /// PEM bundle of the CAs that may sign the server's certificate; the
     /// system's roots when `None`.
     pub ca_cert_pem: Option<Vec<u8>>,
+    /// Whether the server's certificate must name the host connected to.
+    /// `false` still checks the chain against [`Self::ca_cert_pem`], for
+    /// servers such as GCP Memorystore whose certificates carry the address
+    /// only in the common name, which rustls does not read.
+    pub tls_verify_hostname: bool,
     /// Most connections the pool opens.
     pub pool_size: u32,
     /// Idle connections the pool keeps ready.
@@ -93,6 +98,7 @@ impl RedisSettings {
             password: None,
             tls: false,
             ca_cert_pem: None,
+            tls_verify_hostname: true,
             pool_size: 10,
             min_idle: 5,
             connect_timeout: Duration::from_millis(5000),

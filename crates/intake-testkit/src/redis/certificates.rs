@@ -24,22 +24,39 @@ keyUsage = critical, keyCertSign, cRLSign
 subjectKeyIdentifier = hash
 ";
 
+/// The server certificate's configuration; `{CN}` and `{SAN}` are filled
+/// in by [`server_config`].
 const SERVER_CONFIG: &str = "\
 [req]
 distinguished_name = subject
 prompt = no
 
 [subject]
-CN = localhost
+CN = {CN}
 
 [server_extensions]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost
-subjectKeyIdentifier = hash
+{SAN}subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 ";
+
+/// The server configuration: names in subject alternative names (the usual
+/// way), or the address in the common name alone (GCP Memorystore's way).
+fn server_config(name_in_common_name_only: bool) -> String {
+    let (common_name, alternative_names) = if name_in_common_name_only {
+        ("127.0.0.1", "")
+    } else {
+        (
+            "localhost",
+            "subjectAltName = IP:127.0.0.1, DNS:localhost\n",
+        )
+    };
+    SERVER_CONFIG
+        .replace("{CN}", common_name)
+        .replace("{SAN}", alternative_names)
+}
 
 /// Arguments that make `openssl req` create a new, unencrypted P-256 key.
 const NEW_KEY: [&str; 5] = [
@@ -62,10 +79,17 @@ pub(super) struct TlsFiles {
 }
 
 impl TlsFiles {
-    /// Generates a CA and a server certificate signed by it in `directory`.
-    pub(super) fn generate(directory: &Path) -> Result<Self, String> {
+    /// Generates a CA and a server certificate signed by it in `directory`;
+    /// see [`server_config`] for `name_in_common_name_only`.
+    pub(super) fn generate(
+        directory: &Path,
+        name_in_common_name_only: bool,
+    ) -> Result<Self, String> {
         write_file(&directory.join("ca.cnf"), CA_CONFIG)?;
-        write_file(&directory.join("server.cnf"), SERVER_CONFIG)?;
+        write_file(
+            &directory.join("server.cnf"),
+            &server_config(name_in_common_name_only),
+        )?;
 
         let new_ca = ["req", "-x509", "-config", "ca.cnf", "-days", "2"];
         let ca_files = ["-keyout", "ca.key", "-out", "ca.crt"];

@@ -243,3 +243,40 @@ async fn on_redis_cluster_sessions_and_rate_limits_keep_their_keys_in_one_slot()
         .await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_certificate_naming_its_server_only_in_the_common_name_needs_the_hostname_check_off() {
+    // GCP Memorystore's certificates look like this; rustls reads only
+    // subject alternative names.
+    let server = RedisServer::builder()
+        .password("s3cretpw")
+        .tls_with_name_in_common_name_only()
+        .start();
+    let url = server.url();
+    let ca = server.ca_cert_path().unwrap().display().to_string();
+
+    let strict = TestApp::spawn(&[("REDIS_URL", &url), ("REDIS_CA_CERT", &ca)]).await;
+    let (status, health) = strict.health().await;
+    assert_eq!(status, 500, "the name check refuses it: {health}");
+
+    let relaxed = TestApp::spawn(&[
+        ("REDIS_URL", &url),
+        ("REDIS_CA_CERT", &ca),
+        ("REDIS_TLS_VERIFY_HOSTNAME", "false"),
+    ])
+    .await;
+    let (status, health) = relaxed.health().await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["redis"]["status"], "connected");
+
+    // The chain is still checked: another CA's certificate is refused.
+    let stranger = RedisServer::builder().password("s3cretpw").tls().start();
+    let other_ca = stranger.ca_cert_path().unwrap().display().to_string();
+    let wrong_ca = TestApp::spawn(&[
+        ("REDIS_URL", &url),
+        ("REDIS_CA_CERT", &other_ca),
+        ("REDIS_TLS_VERIFY_HOSTNAME", "false"),
+    ])
+    .await;
+    assert_eq!(wrong_ca.health().await.0, 500);
+}
