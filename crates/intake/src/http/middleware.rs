@@ -241,6 +241,31 @@ mod tests {
         assert!(is_cross_site(&browser_headers(&[("origin", "null")]), &[]));
     }
 
+    async fn explode() -> &'static str {
+        panic!("secret detail")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500_without_its_message() {
+        use tower::ServiceExt as _;
+        let router = axum::Router::new()
+            .route("/boom", axum::routing::get(explode))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                answer_panic,
+            ));
+        let request = axum::http::Request::get("/boom")
+            .body(Body::empty())
+            .unwrap();
+
+        let response = router.oneshot(request).await.unwrap();
+
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], br#"{"error":"Internal server error"}"#);
+    }
+
     #[test]
     fn a_well_formed_caller_request_id_is_kept() {
         let id = RequestId::from_headers(&headers_with_id("abc-123_x.y:z")).unwrap();
