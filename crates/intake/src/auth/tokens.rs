@@ -110,13 +110,6 @@ impl TokenKeys {
         SessionRef::new(tag, self.hash("session", secret))
     }
 
-    /// The user tag of a cookie this server issued, checked by its seal
-    /// alone (no store lookup: the session may have ended since).
-    pub fn tag_from_cookie(&self, cookie_value: &str) -> Option<String> {
-        self.session_from_cookie(cookie_value)
-            .map(|session| session.user_tag)
-    }
-
     /// The MAC that binds a cookie's random part to its tag.
     fn cookie_seal(&self, tag: &str, random: &[u8]) -> [u8; 16] {
         let mut input = Vec::with_capacity(tag.len() + 1 + random.len());
@@ -219,7 +212,8 @@ mod tests {
         let (_, secret) = cookie.split_once('.').unwrap();
         let forged = format!("{}.{secret}", keys.user_tag("user-2"));
         assert!(keys.session_from_cookie(&forged).is_none());
-        assert_eq!(keys.tag_from_cookie(cookie), Some(keys.user_tag("user-1")));
+        let session = keys.session_from_cookie(cookie).unwrap();
+        assert_eq!(session.user_tag, keys.user_tag("user-1"));
     }
 
     #[test]

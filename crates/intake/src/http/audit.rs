@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::error::ApiError;
+use super::json::rfc3339;
 use super::session::CurrentSession;
 use crate::app::App;
 
@@ -140,7 +141,7 @@ fn event_json(row: &AuditRow) -> Value {
     let content = &row.content;
     json!({
         "sequence": row.sequence,
-        "occurredAt": content.occurred_at.format(&Rfc3339).unwrap_or_default(),
+        "occurredAt": rfc3339(content.occurred_at),
         "event": content.event,
         "outcome": content.outcome,
         "security": content.security,

@@ -18,9 +18,9 @@ use serde_json::json;
 
 use super::context::RequestContext;
 use super::error::ApiError;
-use super::json::ApiJson;
+use super::json::{ApiJson, rfc3339_from_unix_ms};
 use super::session::{
-    CSRF_HEADER, CurrentSession, authenticate, cookie_name, not_authenticated, session_policy,
+    CurrentSession, authenticate, cookie_name, csrf_header_hash, not_authenticated, session_policy,
     session_reference,
 };
 use crate::app::App;
@@ -284,9 +284,9 @@ pub async fn get_me(
         "role": details.role,
         "permissions": details.permissions,
         "session": {
-            "createdAt": timestamp(session.created_at_ms),
-            "expiresAt": timestamp(session.expires_at_ms(&policy)),
-            "absoluteExpiresAt": timestamp(session.absolute_expires_at_ms),
+            "createdAt": rfc3339_from_unix_ms(session.created_at_ms),
+            "expiresAt": rfc3339_from_unix_ms(session.expires_at_ms(&policy)),
+            "absoluteExpiresAt": rfc3339_from_unix_ms(session.absolute_expires_at_ms),
             "idleTimeoutSeconds": policy.idle_timeout.map(|idle| idle.as_secs()),
             "authMethod": details.auth_method,
         },
@@ -312,9 +312,9 @@ pub async fn get_sessions(State(app): State<App>, request: Request) -> Result<Re
         .map(|session| {
             json!({
                 "id": session.id_hash,
-                "createdAt": timestamp(session.created_at_ms),
-                "lastSeenAt": timestamp(session.last_seen_at_ms),
-                "expiresAt": timestamp(session.expires_at_ms(&policy)),
+                "createdAt": rfc3339_from_unix_ms(session.created_at_ms),
+                "lastSeenAt": rfc3339_from_unix_ms(session.last_seen_at_ms),
+                "expiresAt": rfc3339_from_unix_ms(session.expires_at_ms(&policy)),
                 "ipAddress": session.details.ip_address,
                 "userAgent": session.details.user_agent,
                 "sessionType": session.details.session_type,
@@ -375,17 +375,8 @@ pub async fn get_csrf_diagnostics(
 ) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     let reference = session_reference(&app, &parts.headers).ok_or_else(not_authenticated)?;
-    let token = parts
-        .headers
-        .get(CSRF_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .map(|text| SecretString::from(text.trim().to_owned()));
-    let token_present = token.is_some();
-    let hash = token.as_ref().map(|token| {
-        app.tokens
-            .csrf_hash(token)
-            .unwrap_or_else(|| "!".to_owned())
-    });
+    let hash = csrf_header_hash(&app, &parts.headers);
+    let token_present = hash.is_some();
     let policy = session_policy(&app);
     let outcome = app
         .coordinator
@@ -427,17 +418,4 @@ fn session_cookie(mode: Mode, value: &str, max_age_secs: u64) -> HeaderValue {
 
 fn seconds_between(from_ms: u64, to_ms: u64) -> u64 {
     to_ms.saturating_sub(from_ms) / 1000
-}
-
-/// RFC 3339 text of a Unix-milliseconds instant.
-fn timestamp(unix_ms: u64) -> String {
-    let nanos = i128::from(unix_ms) * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|instant| {
-            instant
-                .format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }

@@ -1,4 +1,5 @@
-//! JSON bodies with the API's error shape.
+//! JSON bodies with the API's error shape, and the one way JSON answers
+//! write times.
 //!
 //! Rejections answer with fixed texts and never echo the body back: a
 //! request body may hold PHI, and error answers are logged by proxies.
@@ -47,4 +48,19 @@ fn reject(rejection: &JsonRejection) -> ApiError {
         }
         _ => ApiError::new(StatusCode::BAD_REQUEST, "Could not read the request body"),
     }
+}
+
+/// An instant as RFC 3339 text, as every JSON answer writes times.
+pub fn rfc3339(instant: time::OffsetDateTime) -> String {
+    instant
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// [`rfc3339`] of Unix milliseconds (the coordinator's clock).
+pub fn rfc3339_from_unix_ms(unix_ms: u64) -> String {
+    let nanos = i128::from(unix_ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .map(rfc3339)
+        .unwrap_or_default()
 }

@@ -22,7 +22,7 @@ use intake_coordination::rate_limit::{RateDecision, RatePolicy};
 use serde_json::json;
 
 use super::context::RequestContext;
-use super::session::cookie_name;
+use super::session::session_reference;
 use crate::app::App;
 use crate::audit::AuditEvent;
 
@@ -41,7 +41,10 @@ pub async fn limit_rate(State(app): State<App>, request: Request, next: Next) ->
     let (name, policy, key) = if LOGIN_ROUTES.contains(&parts.uri.path()) {
         ("auth", limits.auth, client_key(&app, &context))
     } else {
-        let user_key = user_tag(&app, &parts.headers).map(|tag| format!("user:{tag}"));
+        // The cookie's seal proves this server issued it for that user; the
+        // session itself is checked later, by the route.
+        let user_key = session_reference(&app, &parts.headers)
+            .map(|session| format!("user:{}", session.user_tag));
         (
             "api",
             limits.api,
@@ -81,20 +84,6 @@ fn is_pdf_generation(parts: &axum::http::request::Parts) -> bool {
 /// The bucket of an anonymous client: a keyed hash of its IP address.
 fn client_key(app: &App, context: &RequestContext) -> String {
     format!("ip:{}", app.tokens.client_tag(&context.client_ip))
-}
-
-/// The user tag sealed in the request's session cookie, if it has one this
-/// server issued (the session itself is checked later, by the route).
-fn user_tag(app: &App, headers: &HeaderMap) -> Option<String> {
-    let name = cookie_name(app.config.mode);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|cookie| cookie.name() == name)
-        .and_then(|cookie| app.tokens.tag_from_cookie(cookie.value()))
 }
 
 /// 429 `{"error":"Rate limit exceeded","retry_after":N}` with `Retry-After`.

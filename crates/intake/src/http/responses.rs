@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::forms::definition_of;
+use super::json::rfc3339;
 use super::session::{Authenticated, CurrentSession};
 use crate::app::App;
 use crate::audit::{AuditEvent, Outcome};
@@ -54,12 +55,6 @@ fn response_json(record: &FormResponse) -> Result<Value, ApiError> {
         "authored": rfc3339(record.authored_at),
         "item": content.item,
     }))
-}
-
-fn rfc3339(instant: time::OffsetDateTime) -> String {
-    instant
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// The response `id` if the session may read it; 404 otherwise.

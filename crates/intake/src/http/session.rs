@@ -25,8 +25,7 @@ use crate::config::Mode;
 /// The header that carries the CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// A keyed hash no token can have, for a header of the wrong shape: the
-/// session is still checked, and the token then refused.
+/// A keyed hash no token can have (see [`csrf_header_hash`]).
 const UNMATCHABLE_CSRF_HASH: &str = "!";
 
 /// The session cookie's name: `__Host-` in production pins it to this
@@ -211,19 +210,21 @@ pub async fn authenticate(
 
 /// The keyed hash of the request's CSRF token; 403 when there is none.
 fn csrf_hash(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
-    let Some(value) = headers.get(CSRF_HEADER) else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "CSRF token not provided in header",
-        ));
-    };
-    let token = value
+    csrf_header_hash(app, headers)
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "CSRF token not provided in header"))
+}
+
+/// The keyed hash of the `X-CSRF-Token` header, `None` when there is none.
+/// A header of a shape this server never issues gets a hash no token has,
+/// so the session is still checked and the token then refused.
+pub fn csrf_header_hash(app: &App, headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CSRF_HEADER)?;
+    let hash = value
         .to_str()
-        .map(|text| SecretString::from(text.trim().to_owned()));
-    Ok(token
         .ok()
-        .and_then(|token| app.tokens.csrf_hash(&token))
-        .unwrap_or_else(|| UNMATCHABLE_CSRF_HASH.to_owned()))
+        .map(|text| SecretString::from(text.trim().to_owned()))
+        .and_then(|token| app.tokens.csrf_hash(&token));
+    Some(hash.unwrap_or_else(|| UNMATCHABLE_CSRF_HASH.to_owned()))
 }
 
 /// A request authenticated by its session (and its CSRF token when the
