@@ -3,16 +3,14 @@
 
 use std::time::Duration;
 
-use intake_testkit::database::TestDatabase;
 use intake_testkit::process::WatchedProcess;
 use intake_testkit::redis::RedisServer;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, config};
+use crate::helpers::{PASSWORD, TestApp, redis_app, redis_pair};
 
-const KEY: &str = "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const EMAIL: &str = "ada@clinic.example";
 
 async fn send(
@@ -38,20 +36,10 @@ fn error(text: &str) -> Value {
     json!({ "error": text })
 }
 
-async fn redis_app(server: &RedisServer, extra: &[(&str, &str)]) -> (TestApp, String) {
-    let database = TestDatabase::sqlite();
-    let url = server.url();
-    let mut pairs = vec![("REDIS_URL", url.as_str()), ("INTAKE_SECRET_KEY", KEY)];
-    pairs.extend_from_slice(extra);
-    let config = config(&database, &pairs);
-    let database_url = database.url();
-    (TestApp::spawn_with(config, database).await, database_url)
-}
-
 #[tokio::test]
 async fn the_full_flow_answers_each_case_with_the_exact_status_and_text() {
     let server = RedisServer::builder().password("s3cretpw").start();
-    let (app, _) = redis_app(&server, &[]).await;
+    let app = redis_app(&server, &[]).await;
     app.add_user("Clinic", EMAIL, "staff").await;
 
     let response = app
@@ -252,18 +240,7 @@ async fn the_in_process_coordinator_runs_the_same_flow() {
 #[tokio::test]
 async fn two_instances_sharing_redis_share_sessions() {
     let server = RedisServer::builder().password("s3cretpw").start();
-    let (first, database_url) = redis_app(&server, &[]).await;
-    let database = TestDatabase::sqlite();
-    let url = server.url();
-    let second_config = config(
-        &database,
-        &[
-            ("REDIS_URL", &url),
-            ("INTAKE_SECRET_KEY", KEY),
-            ("DATABASE_URL", &database_url),
-        ],
-    );
-    let second = TestApp::spawn_sharing(second_config).await;
+    let (first, second) = redis_pair(&server, &[]).await;
     first.add_user("Clinic", EMAIL, "staff").await;
 
     let laptop = first.sign_in(EMAIL).await;
@@ -319,7 +296,7 @@ async fn two_instances_sharing_redis_share_sessions() {
 #[tokio::test]
 async fn a_session_can_revoke_another_of_its_users_sessions_by_id() {
     let server = RedisServer::builder().password("s3cretpw").start();
-    let (app, _) = redis_app(&server, &[]).await;
+    let app = redis_app(&server, &[]).await;
     app.add_user("Clinic", EMAIL, "staff").await;
     let me = app.sign_in(EMAIL).await;
     let other = app.sign_in(EMAIL).await;
@@ -365,7 +342,7 @@ async fn a_session_can_revoke_another_of_its_users_sessions_by_id() {
 #[tokio::test]
 async fn redis_holds_no_cookie_or_token_and_every_key_has_the_prefix_and_a_ttl() {
     let server = RedisServer::builder().password("s3cretpw").start();
-    let (app, _) = redis_app(&server, &[]).await;
+    let app = redis_app(&server, &[]).await;
     app.add_user("Clinic", EMAIL, "staff").await;
     let me = app.sign_in(EMAIL).await;
     let cookie = Some(me.cookie.as_str());
@@ -452,7 +429,7 @@ impl CommandWatch {
 #[tokio::test]
 async fn an_authenticated_get_and_a_csrf_checked_post_cost_at_most_two_redis_commands() {
     let server = RedisServer::builder().password("s3cretpw").start();
-    let (app, _) = redis_app(&server, &[]).await;
+    let app = redis_app(&server, &[]).await;
     app.add_user("Clinic", EMAIL, "staff").await;
     let me = app.sign_in(EMAIL).await;
     let cookie = Some(me.cookie.as_str());
@@ -494,7 +471,7 @@ async fn an_authenticated_get_and_a_csrf_checked_post_cost_at_most_two_redis_com
 #[tokio::test]
 async fn a_session_unused_past_the_idle_timeout_is_logged_off() {
     let server = RedisServer::builder().password("s3cretpw").start();
-    let (app, _) = redis_app(&server, &[("SESSION_IDLE_TIMEOUT_SECS", "2")]).await;
+    let app = redis_app(&server, &[("SESSION_IDLE_TIMEOUT_SECS", "2")]).await;
     app.add_user("Clinic", EMAIL, "staff").await;
     let me = app.sign_in(EMAIL).await;
     let cookie = Some(me.cookie.as_str());

@@ -302,3 +302,41 @@ impl TestApp {
         }
     }
 }
+
+/// The `INTAKE_SECRET_KEY` of apps made by [`redis_app`] and [`redis_pair`]:
+/// instances share it as they share Redis.
+pub const SECRET_KEY: &str = "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+fn redis_config(
+    server: &RedisServer,
+    database: &TestDatabase,
+    database_url: &str,
+    extra: &[(&str, &str)],
+) -> Config {
+    let url = server.url();
+    let mut pairs = vec![
+        ("REDIS_URL", url.as_str()),
+        ("INTAKE_SECRET_KEY", SECRET_KEY),
+        ("DATABASE_URL", database_url),
+    ];
+    pairs.extend_from_slice(extra);
+    config(database, &pairs)
+}
+
+/// intake coordinating through `server`, with `extra` in its environment.
+pub async fn redis_app(server: &RedisServer, extra: &[(&str, &str)]) -> TestApp {
+    redis_pair(server, extra).await.0
+}
+
+/// Two instances of intake sharing `server` and one database, as two
+/// processes behind a load balancer would: each has its own pool,
+/// coordinator and in-process fallback.
+pub async fn redis_pair(server: &RedisServer, extra: &[(&str, &str)]) -> (TestApp, TestApp) {
+    let database = TestDatabase::sqlite();
+    let url = database.url();
+    let first_config = redis_config(server, &database, &url, extra);
+    let second_config = redis_config(server, &database, &url, extra);
+    let first = TestApp::spawn_with(first_config, database).await;
+    let second = TestApp::spawn_sharing(second_config).await;
+    (first, second)
+}

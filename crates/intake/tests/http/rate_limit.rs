@@ -2,24 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use intake_testkit::database::TestDatabase;
 use intake_testkit::redis::RedisServer;
 use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, config};
-
-const KEY: &str = "5a4b3c2d1e0f5a4b3c2d1e0f5a4b3c2d1e0f5a4b3c2d1e0f5a4b3c2d1e0f5a4b";
-
-async fn redis_app(server: &RedisServer, extra: &[(&str, &str)]) -> (TestApp, String) {
-    let database = TestDatabase::sqlite();
-    let url = server.url();
-    let mut pairs = vec![("REDIS_URL", url.as_str()), ("INTAKE_SECRET_KEY", KEY)];
-    pairs.extend_from_slice(extra);
-    let config = config(&database, &pairs);
-    let database_url = database.url();
-    (TestApp::spawn_with(config, database).await, database_url)
-}
+use crate::helpers::{TestApp, redis_app, redis_pair};
 
 async fn failed_login(app: &TestApp, forwarded_for: Option<&str>) -> reqwest::Response {
     let mut request = app
@@ -39,7 +26,7 @@ fn header(response: &reqwest::Response, name: &str) -> String {
 #[tokio::test]
 async fn the_eighth_failed_login_in_a_row_is_refused_with_the_rate_limit_answer() {
     let server = RedisServer::builder().password("s3cretpw").start();
-    let (app, _) = redis_app(&server, &[]).await;
+    let app = redis_app(&server, &[]).await;
 
     let mut remaining = Vec::new();
     for _ in 0..7 {
@@ -75,19 +62,7 @@ async fn the_eighth_failed_login_in_a_row_is_refused_with_the_rate_limit_answer(
 async fn two_instances_sharing_redis_admit_exactly_the_policy_under_concurrency() {
     let server = RedisServer::builder().password("s3cretpw").start();
     let limit = [("RATE_LIMIT_AUTH", "4/60s+0")];
-    let (first, database_url) = redis_app(&server, &limit).await;
-    let database = TestDatabase::sqlite();
-    let url = server.url();
-    let second = TestApp::spawn_sharing(config(
-        &database,
-        &[
-            ("REDIS_URL", &url),
-            ("INTAKE_SECRET_KEY", KEY),
-            ("DATABASE_URL", &database_url),
-            ("RATE_LIMIT_AUTH", "4/60s+0"),
-        ],
-    ))
-    .await;
+    let (first, second) = redis_pair(&server, &limit).await;
 
     // Each attempt runs as its own task, so they race for real.
     let mut attempts = tokio::task::JoinSet::new();
@@ -109,7 +84,7 @@ async fn two_instances_sharing_redis_admit_exactly_the_policy_under_concurrency(
 #[tokio::test]
 async fn x_forwarded_for_from_an_untrusted_peer_changes_nothing() {
     let server = RedisServer::builder().password("s3cretpw").start();
-    let (app, _) = redis_app(&server, &[("TRUSTED_PROXIES", "10.0.0.0/8")]).await;
+    let app = redis_app(&server, &[("TRUSTED_PROXIES", "10.0.0.0/8")]).await;
     for attempt in 0..7 {
         let spoofed = format!("198.51.100.{attempt}");
         assert_eq!(failed_login(&app, Some(&spoofed)).await.status(), 401);
@@ -120,7 +95,7 @@ async fn x_forwarded_for_from_an_untrusted_peer_changes_nothing() {
 #[tokio::test]
 async fn the_api_policy_counts_a_users_requests_across_all_their_sessions() {
     let server = RedisServer::builder().password("s3cretpw").start();
-    let (app, _) = redis_app(&server, &[("RATE_LIMIT_API", "3/60s+0")]).await;
+    let app = redis_app(&server, &[("RATE_LIMIT_API", "3/60s+0")]).await;
     let organization = app
         .app
         .database
@@ -172,7 +147,7 @@ async fn the_api_policy_counts_a_users_requests_across_all_their_sessions() {
 #[tokio::test]
 async fn with_redis_stopped_limits_still_refuse_within_the_command_timeout() {
     let mut server = RedisServer::builder().password("s3cretpw").start();
-    let (app, _) = redis_app(&server, &[("REDIS_COMMAND_TIMEOUT_MS", "500")]).await;
+    let app = redis_app(&server, &[("REDIS_COMMAND_TIMEOUT_MS", "500")]).await;
     server.stop();
 
     let mut statuses = Vec::new();
@@ -189,7 +164,7 @@ async fn with_redis_stopped_limits_still_refuse_within_the_command_timeout() {
 #[tokio::test]
 async fn pdf_generation_also_spends_the_pdf_policy() {
     let server = RedisServer::builder().password("s3cretpw").start();
-    let (app, _) = redis_app(&server, &[("RATE_LIMIT_PDF", "1/60s+0")]).await;
+    let app = redis_app(&server, &[("RATE_LIMIT_PDF", "1/60s+0")]).await;
     let generate = || {
         app.client
             .post(app.url("/api/responses/some-response/generate-pdf"))
